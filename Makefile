@@ -1,0 +1,45 @@
+# trialkit: `make help` lists the targets. Everything runs inside .venv, created by `make setup`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PLAN ?= data/studies/example-precision-release.yaml
+STUDY ?= example-precision-release
+OUT ?= reports/$(STUDY)
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint report bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install trialkit with its test tools
+
+demo: $(STAMP) ## Set up, then run the full pipeline on the bundled (simulated) example trial
+	$(BIN)/trialkit run $(PLAN) --out $(OUT)
+
+report: $(STAMP) ## Re-run the pipeline and render the report for PLAN (default: the example trial)
+	$(BIN)/trialkit run $(PLAN) --out $(OUT)
+
+test: $(STAMP) ## Run the test suite
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(STAMP) ## Check style with ruff
+	$(BIN)/ruff check analysis tests benchmarks
+
+bench: $(STAMP) ## Run the benchmarks (ours against the peers, ratios printed)
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean: ## Remove generated reports and caches (keeps .venv)
+	rm -rf reports .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""trialkit: clinical-trial outcome analysis."""

@@ -1,0 +1,66 @@
+"""The ``trialkit`` command line: a thin layer that parses arguments and calls the library.
+
+Each command lives in its own module in this package and registers itself on :data:`app`.
+User mistakes end with a one-line message on stderr and a documented exit code (see
+:mod:`analysis.errors`), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from analysis.errors import EXIT_USAGE, TrialkitError
+
+app = typer.Typer(
+    name="trialkit",
+    help="Clinical-trial outcome analysis from a declared study plan.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, highlight=False)
+
+EXIT_INTERNAL = 70
+
+
+def report_error(error: TrialkitError) -> None:
+    """Print a user error as one readable message (and its failure table, if any) on stderr."""
+    console.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run ``trialkit`` with the given arguments and return its exit code (testable entry point)."""
+    from analysis.cli import commands  # noqa: F401  (each command module registers itself on `app`)
+
+    try:
+        result = app(args=argv, prog_name="trialkit", standalone_mode=False)
+    except TrialkitError as error:
+        report_error(error)
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return int(done.exit_code or 0)
+    except click.exceptions.Abort:
+        console.print("aborted")
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code or EXIT_USAGE
+    except Exception as exc:
+        if os.environ.get("TRIALKIT_DEBUG"):
+            raise
+        console.print(
+            f"[bold red]internal error[/] (a bug in trialkit, please report it): "
+            f"{type(exc).__name__}: {exc}. Set TRIALKIT_DEBUG=1 for the traceback."
+        )
+        return EXIT_INTERNAL
+    return int(result) if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run_cli(sys.argv[1:]))

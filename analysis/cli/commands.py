@@ -1,0 +1,3 @@
+"""Imports every command module so that each registers its command on the shared app."""
+
+from analysis.cli import run  # noqa: F401

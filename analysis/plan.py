@@ -1,0 +1,373 @@
+"""The study plan: a declarative statistical analysis plan loaded into a typed, validated model.
+
+A plan is YAML (read with ``yaml.safe_load``: no tags, no code). Every mapping forbids unknown keys,
+so a typo is an error naming the key, what was found and what is allowed (exit code 2). Paths in
+the plan are relative to the plan file. The format is documented in ``docs/plan.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from analysis.errors import PlanError
+
+FORMATS = ("csv", "parquet", "xlsx", "sas7bdat", "xpt", "sav")
+SUFFIX_FORMAT = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "xlsx",
+    ".xls": "xlsx",
+    ".sas7bdat": "sas7bdat",
+    ".xpt": "xpt",
+    ".sav": "sav",
+}
+
+PARTICIPANT_FIELDS = (
+    "participant_id",
+    "arm",
+    "age",
+    "sex",
+    "race",
+    "ethnicity",
+    "site",
+    "enrolled_on",
+    "disposition",
+    "disposition_reason",
+)
+MEASUREMENT_FIELDS = ("participant_id", "visit", "outcome", "value")
+DISPOSITIONS = ("completed", "withdrawn", "lost_to_follow_up")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class StudyInfo(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str
+    design: str = "parallel-group randomised controlled trial"
+    simulated: bool = False
+    description: str = ""
+
+
+class DataFile(_Strict):
+    """One input file and how its columns map onto canonical names."""
+
+    path: str
+    format: Literal["csv", "parquet", "xlsx", "sas7bdat", "xpt", "sav"] | None = None
+    sheet: str | int | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    def resolved_format(self) -> str:
+        if self.format is not None:
+            return self.format
+        suffix = Path(self.path).suffix.lower()
+        if suffix not in SUFFIX_FORMAT:
+            raise ValueError(
+                f"cannot tell the format of '{self.path}' from its suffix; set 'format' to one of "
+                f"{', '.join(FORMATS)}"
+            )
+        return SUFFIX_FORMAT[suffix]
+
+    def column(self, canonical: str) -> str:
+        """The file's column name for a canonical name (the canonical name itself by default)."""
+        return self.columns.get(canonical, canonical)
+
+
+class ParticipantsFile(DataFile):
+    """Participants: one row per participant (id, arm, baseline covariates, disposition)."""
+
+
+class MeasurementsFile(DataFile):
+    """Measurements, long or wide.
+
+    * ``layout: long``: one row per participant x visit x outcome; columns ``participant_id``,
+      ``visit``, ``outcome``, ``value`` (mapped through ``columns``).
+    * ``layout: wide``: either one row per participant x visit with one column per outcome
+      (``outcome_columns: {outcome: column}``, plus ``participant_id`` and ``visit``), or one row
+      per participant with one column per outcome x visit
+      (``cell_columns: {outcome: {visit: column}}``).
+    """
+
+    layout: Literal["long", "wide"] = "long"
+    outcome_columns: dict[str, str] | None = None
+    cell_columns: dict[str, dict[str, str]] | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _known_measurement_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(MEASUREMENT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown canonical column(s) {unknown}; allowed: {list(MEASUREMENT_FIELDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _layout_consistent(self) -> MeasurementsFile:
+        if self.layout == "long" and (self.outcome_columns or self.cell_columns):
+            raise ValueError("'outcome_columns' and 'cell_columns' are for layout: wide")
+        if self.layout == "wide" and bool(self.outcome_columns) == bool(self.cell_columns):
+            raise ValueError("layout: wide needs exactly one of 'outcome_columns' or 'cell_columns'")
+        return self
+
+
+class DataSources(_Strict):
+    participants: ParticipantsFile
+    measurements: MeasurementsFile
+
+
+class Arm(_Strict):
+    label: str
+    codes: list[str] = Field(min_length=1)
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return value
+
+
+class Arms(_Strict):
+    treatment: Arm
+    control: Arm
+
+    @model_validator(mode="after")
+    def _distinct_codes(self) -> Arms:
+        shared = set(self.treatment.codes) & set(self.control.codes)
+        if shared:
+            raise ValueError(f"codes {sorted(shared)} are given for both arms")
+        return self
+
+    def code_to_arm(self) -> dict[str, str]:
+        mapping = {code: "treatment" for code in self.treatment.codes}
+        mapping.update({code: "control" for code in self.control.codes})
+        return mapping
+
+
+class FollowUp(_Strict):
+    label: str
+    week: float = Field(gt=0)
+
+
+class Visits(_Strict):
+    baseline: str
+    followup: list[FollowUp] = Field(min_length=1)
+    primary: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Visits:
+        labels = [v.label for v in self.followup]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"follow-up visit labels repeat: {labels}")
+        if self.baseline in labels:
+            raise ValueError(f"baseline label '{self.baseline}' is also a follow-up label")
+        weeks = [v.week for v in self.followup]
+        if weeks != sorted(weeks) or len(set(weeks)) != len(weeks):
+            raise ValueError("follow-up visits must be listed in strictly increasing week order")
+        if self.primary not in labels:
+            raise ValueError(f"primary visit '{self.primary}' is not one of the follow-up labels {labels}")
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        """All visit labels in time order, baseline first."""
+        return [self.baseline] + [v.label for v in self.followup]
+
+    @property
+    def weeks(self) -> dict[str, float]:
+        return {self.baseline: 0.0} | {v.label: v.week for v in self.followup}
+
+
+class Mcid(_Strict):
+    """Minimal clinically important difference: absolute points and/or percent improvement."""
+
+    points: float | None = Field(default=None, gt=0)
+    percent: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Mcid:
+        if self.points is None and self.percent is None:
+            raise ValueError("give 'points', 'percent' or both")
+        return self
+
+
+class Outcome(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    unit: str
+    range: tuple[float, float]
+    better: Literal["lower", "higher"]
+    mcid: Mcid | None = None
+    primary: bool = False
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] >= value[1]:
+            raise ValueError(f"range must be [low, high] with low < high, found {list(value)}")
+        return value
+
+    @property
+    def improvement_sign(self) -> int:
+        """+1 when a higher value is better, -1 when lower is better."""
+        return 1 if self.better == "higher" else -1
+
+
+class Analysis(_Strict):
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    primary_model: Literal["ancova", "mmrm"] = "ancova"
+    responder_missing: Literal["non_responder", "complete_case"] = "non_responder"
+    multiplicity: Literal["holm", "hochberg", "none"] = "holm"
+    imputations: int = Field(default=20, ge=2, le=1000)
+    n_boot: int = Field(default=2000, ge=100, le=1_000_000)
+    listings: bool = False
+
+
+class Plan(_Strict):
+    study: StudyInfo
+    seed: int = Field(ge=0, lt=2**32)
+    data: DataSources
+    arms: Arms
+    visits: Visits
+    outcomes: list[Outcome] = Field(min_length=1)
+    covariates: list[str] = Field(default_factory=list)
+    analysis: Analysis = Field(default_factory=Analysis)
+    target_enrollment: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        names = [o.name for o in self.outcomes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"outcome names repeat: {names}")
+        if sum(o.primary for o in self.outcomes) > 1:
+            raise ValueError("more than one outcome is marked primary: true")
+        return self
+
+    @property
+    def primary_outcome(self) -> Outcome:
+        """The outcome marked ``primary: true``, or the first one listed."""
+        return next((o for o in self.outcomes if o.primary), self.outcomes[0])
+
+    def outcome(self, name: str) -> Outcome:
+        return next(o for o in self.outcomes if o.name == name)
+
+
+class LoadedPlan(BaseModel):
+    """A validated plan together with where it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    plan: Plan
+    path: Path
+    sha256: str
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the plan, relative to the plan's folder."""
+        return (self.path.parent / relative).resolve()
+
+
+def _location(loc: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _describe(error: dict[str, object]) -> str:
+    where = _location(tuple(error["loc"]))  # type: ignore[arg-type]
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = tuple(error["loc"])[:-1]  # type: ignore[index]
+        return f"unknown key '{where}' (found {error['input']!r}); {_allowed_keys(parent)}"
+    if kind == "missing":
+        return f"missing required key '{where}'"
+    return f"key '{where}': {error['msg']} (found {error['input']!r})"
+
+
+def _allowed_keys(parent: tuple[object, ...]) -> str:
+    model: type[BaseModel] | None = Plan
+    for part in parent:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        model = _model_in(annotation)
+    if model is None:
+        return "see docs/plan.md for the allowed keys"
+    return "allowed keys here: " + ", ".join(model.model_fields)
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    """Parse plan YAML text into a validated :class:`Plan`.
+
+    Raises
+    ------
+    PlanError
+        One sentence naming the key, what was found and what is allowed.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PlanError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{source}: a plan must be a YAML mapping of keys to values, found {type(raw).__name__}")
+    try:
+        return Plan.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(errors[0])
+        more = f" ({len(errors) - 1} more problem(s) after fixing this one)" if len(errors) > 1 else ""
+        raise PlanError(f"{source}: {first}{more}") from None
+
+
+def load_plan(path: str | Path) -> LoadedPlan:
+    """Read and validate a study plan file.
+
+    Examples
+    --------
+    >>> loaded = load_plan("data/studies/example-precision-release.yaml")  # doctest: +SKIP
+    >>> loaded.plan.visits.primary  # doctest: +SKIP
+    'week12'
+    """
+    plan_path = Path(path)
+    if not plan_path.is_file():
+        raise PlanError(f"plan file '{plan_path}' does not exist")
+    data = plan_path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{plan_path}: not UTF-8 text (byte {exc.start})") from None
+    plan = parse_plan(text, str(plan_path))
+    return LoadedPlan(plan=plan, path=plan_path.resolve(), sha256=hashlib.sha256(data).hexdigest())

@@ -246,6 +246,116 @@ class Analysis(_Strict):
     listings: bool = False
 
 
+NIH_RACES = (
+    "American Indian/Alaska Native",
+    "Asian",
+    "Native Hawaiian or Other Pacific Islander",
+    "Black or African American",
+    "White",
+    "More than One Race",
+    "Unknown or Not Reported",
+)
+NIH_ETHNICITIES = ("Not Hispanic or Latino", "Hispanic or Latino", "Unknown/Not Reported Ethnicity")
+NIH_SEXES = ("Female", "Male", "Unknown/Not Reported")
+
+
+class Table1Variable(_Strict):
+    """One Table 1 row block: a participants column, its printed label and how it is summarised."""
+
+    name: str
+    label: str
+    kind: Literal["continuous", "categorical"]
+
+
+class NihMapping(_Strict):
+    """The data's own race/ethnicity/sex codes -> NIH inclusion categories (policy-configurable).
+
+    A missing value in the data is looked up as the code ``""``; codes absent here are an error.
+    """
+
+    race: dict[str, str]
+    ethnicity: dict[str, str]
+    sex: dict[str, str]
+    race_categories: list[str] = Field(default_factory=lambda: list(NIH_RACES), min_length=1)
+    ethnicity_categories: list[str] = Field(default_factory=lambda: list(NIH_ETHNICITIES), min_length=1)
+    sex_categories: list[str] = Field(default_factory=lambda: list(NIH_SEXES), min_length=1)
+
+    @field_validator("race", "ethnicity", "sex", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {("" if k is None else str(k)): v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _targets_known(self) -> NihMapping:
+        for field in ("race", "ethnicity", "sex"):
+            allowed = getattr(self, f"{field}_categories")
+            bad = sorted({v for v in getattr(self, field).values() if v not in allowed})
+            if bad:
+                raise ValueError(f"{field} maps to {bad}, which are not among the categories {allowed}")
+        return self
+
+
+class ScreeningCounts(_Strict):
+    """Screening counts for the CONSORT enrollment box (not in the participants table)."""
+
+    assessed: int = Field(ge=0)
+    excluded: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_more_excluded_than_assessed(self) -> ScreeningCounts:
+        if any(v < 0 for v in self.excluded.values()):
+            raise ValueError("excluded counts must be >= 0")
+        if sum(self.excluded.values()) > self.assessed:
+            raise ValueError(f"{sum(self.excluded.values())} excluded but only {self.assessed} assessed")
+        return self
+
+
+class AgeGroup(_Strict):
+    label: str
+    low: float = Field(ge=0)
+    high: float | None = None  # exclusive upper bound; None for open-ended
+
+
+class Reporting(_Strict):
+    """Grant and trial reporting: Table 1, NIH inclusion, adverse events, screening."""
+
+    table1: list[Table1Variable] = Field(default_factory=list)
+    nih: NihMapping | None = None
+    age_groups: list[AgeGroup] | None = None
+    adverse_events: DataFile | None = None
+    screening: ScreeningCounts | None = None
+
+
+class SimulatedOutcome(_Strict):
+    """How ``trialkit simulate`` draws one outcome: baseline distribution and mean change by arm.
+
+    Mean changes are those at the last follow-up visit; earlier visits get the same change scaled by
+    ``week / last week``. Values are clipped to the outcome's range and rounded to ``decimals``.
+    """
+
+    baseline_mean: float
+    baseline_sd: float = Field(gt=0)
+    change_treatment: float
+    change_control: float
+    change_sd: float = Field(gt=0)
+    within_participant_correlation: float = Field(default=0.6, ge=0, lt=1)
+    decimals: int = Field(default=1, ge=0, le=6)
+
+
+class Simulation(_Strict):
+    """Parameters of the synthetic-trial generator (``trialkit simulate``)."""
+
+    n_participants: int = Field(ge=4, le=100_000)
+    dropout: float = Field(default=0.10, ge=0, lt=1)
+    missing_value_rate: float = Field(default=0.01, ge=0, lt=0.5)
+    first_enrollment: str = Field(default="2023-01-09", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    enrollment_weeks: int = Field(default=26, gt=0)
+    sites: list[str] = Field(default_factory=lambda: ["site-1", "site-2", "site-3"], min_length=1)
+    outcomes: dict[str, SimulatedOutcome]
+
+
 class Plan(_Strict):
     study: StudyInfo
     seed: int = Field(ge=0, lt=2**32)
@@ -256,6 +366,8 @@ class Plan(_Strict):
     covariates: list[str] = Field(default_factory=list)
     analysis: Analysis = Field(default_factory=Analysis)
     target_enrollment: int | None = Field(default=None, gt=0)
+    simulation: Simulation | None = None
+    reporting: Reporting | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:
@@ -264,6 +376,14 @@ class Plan(_Strict):
             raise ValueError(f"outcome names repeat: {names}")
         if sum(o.primary for o in self.outcomes) > 1:
             raise ValueError("more than one outcome is marked primary: true")
+        if self.simulation is not None:
+            unknown = sorted(set(self.simulation.outcomes) - set(names))
+            undeclared = sorted(set(names) - set(self.simulation.outcomes))
+            if unknown or undeclared:
+                raise ValueError(
+                    f"simulation.outcomes must name each plan outcome once: unknown {unknown}, "
+                    f"missing {undeclared}"
+                )
         return self
 
     @property

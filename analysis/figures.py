@@ -1,0 +1,96 @@
+"""Figures drawn from tidy tables (compute once, render many). Each plot function takes the table
+and an optional ``ax`` and returns the Axes; :func:`save_figure` writes PNG and SVG byte-stably.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from analysis.output import write_bytes  # noqa: E402
+from analysis.plan import Plan  # noqa: E402
+
+ARM_COLOURS = {"treatment": "#0072B2", "control": "#D55E00"}  # Okabe-Ito, colour-blind safe
+# Fixed metadata so the same figure gives the same bytes on every run.
+_STABLE = {"svg.hashsalt": "trialkit", "svg.fonttype": "path", "path.simplify": True}
+
+
+def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
+    """Mean with its CI by arm across visit weeks, for one outcome, from :func:`describe` output."""
+    ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
+    rows = descriptives[(descriptives["variable"] == "value") & (descriptives["outcome"] == outcome)]
+    spec = plan.outcome(outcome)
+    labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
+    for arm, shift in (("control", -0.15), ("treatment", 0.15)):
+        arm_rows = rows[rows["arm"] == arm].sort_values("visit_week")
+        weeks = arm_rows["visit_week"] + shift
+        ax.errorbar(
+            weeks,
+            arm_rows["mean"],
+            yerr=[arm_rows["mean"] - arm_rows["ci_low"], arm_rows["ci_high"] - arm_rows["mean"]],
+            color=ARM_COLOURS[arm],
+            marker="o",
+            capsize=3,
+            label=f"{labels[arm]}",
+        )
+    level = rows["ci_level"].iloc[0] if len(rows) else 0.95
+    ax.set_xticks(sorted(rows["visit_week"].unique()))
+    ax.set_xlabel("Week")
+    ax.set_ylabel(f"{spec.label} ({spec.unit})")
+    ax.set_title(f"{spec.label}: mean and {level:.0%} CI by arm ({spec.better} is better)", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    sns.despine(ax=ax)
+    return ax
+
+
+def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
+    """Distribution of change from baseline at the primary visit by arm (box + points)."""
+    ax = ax or plt.subplots(figsize=(5.2, 4.2))[1]
+    visit = plan.visits.primary
+    rows = dataset[(dataset["outcome"] == outcome) & (dataset["visit"] == visit) & dataset["change"].notna()]
+    labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
+    frame = rows.assign(arm_label=rows["arm"].map(labels))
+    order = [labels["control"], labels["treatment"]]
+    palette = {labels[a]: c for a, c in ARM_COLOURS.items()}
+    sns.boxplot(data=frame, x="arm_label", y="change", order=order, hue="arm_label", palette=palette,
+                ax=ax, showfliers=False, width=0.5, legend=False)
+    sns.stripplot(data=frame, x="arm_label", y="change", order=order, color="0.25", size=3,
+                  jitter=0.18, ax=ax, seed=0)
+    ax.axhline(0, color="0.6", lw=0.8, ls="--")
+    spec = plan.outcome(outcome)
+    ax.set_xlabel("")
+    ax.set_ylabel(f"Change from baseline ({spec.unit})")
+    ax.set_title(f"{spec.label}: change at {visit}", fontsize=10)
+    sns.despine(ax=ax)
+    return ax
+
+
+def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` atomically, without timestamps, then close the figure."""
+    import io
+
+    written = []
+    with plt.rc_context(_STABLE):
+        for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None, "Creator": None})):
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=suffix[1:], dpi=150, bbox_inches="tight", metadata=metadata)
+            written.append(write_bytes(stem.with_suffix(suffix), buffer.getvalue()))
+    plt.close(figure)
+    return written
+
+
+def trial_figures(descriptives: pd.DataFrame, dataset: pd.DataFrame, plan: Plan, out_dir: Path) -> list[Path]:
+    """Every standard figure of a run: trajectories and change distributions per outcome."""
+    written = []
+    for outcome in plan.outcomes:
+        ax = plot_trajectories(descriptives, outcome.name, plan)
+        written += save_figure(ax.figure, out_dir / f"trajectory_{outcome.name}")
+        ax = plot_change_distribution(dataset, outcome.name, plan)
+        written += save_figure(ax.figure, out_dir / f"change_{outcome.name}")
+    return written

@@ -1,0 +1,309 @@
+"""The run: read -> validate -> derive -> analyse -> tables -> figures -> report, with provenance.
+
+Each stage is a plain function; :func:`run` only orchestrates them, writes into a staging directory
+and swaps it into place at the end (a failed or interrupted run leaves the previous outputs
+intact). Output tree of ``trialkit run PLAN --out DIR``::
+
+    DIR/
+      manifest.json                 inputs' SHA-256, plan hash, versions, seed, timings, files
+      accounting.csv                rows read, analysed and excluded (with reasons) per stage
+      data/analysis_dataset.csv     the analysis dataset (also .parquet)
+      tables/descriptives.csv       per outcome x visit x arm: n, missing, mean, SD, median, IQR
+      tables/effect_sizes.csv       every applicable effect size per outcome x visit
+      tables/between_arms.csv       MD and Hedges' g at every visit (the report's headline table)
+      tables/models.csv             ANCOVA (primary), MMRM, MI and tipping point
+      tables/responders.csv         responder analyses from the plan's MCIDs
+      tables/missing.csv            missing values per outcome x visit x arm
+      meta/arm_summaries.csv        per-arm summaries in metafor / RevMan layout
+      meta/effect_sizes.csv         yi / vi per outcome x visit for meta-analysis
+      figures/*.png, *.svg          trajectories and change distributions
+      report.html                   the rendered report notebook
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.derive import build_analysis_dataset
+from analysis.describe import describe
+from analysis.io import RawTable, read_measurements, read_participants
+from analysis.output import staged_directory, write_bytes, write_table, write_text
+from analysis.plan import LoadedPlan, load_plan
+from analysis.validate import ValidTrial, validate_trial
+
+PACKAGES = (
+    "trialkit", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "pandera", "pydantic",
+    "matplotlib", "seaborn", "papermill", "nbconvert", "pyarrow", "pyreadstat",
+)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A plan with its data read, validated and derived into the analysis dataset."""
+
+    loaded: LoadedPlan
+    participants_raw: RawTable
+    measurements_raw: RawTable
+    valid: ValidTrial
+    dataset: pd.DataFrame
+
+    @property
+    def plan(self):
+        return self.loaded.plan
+
+    @property
+    def participants(self) -> pd.DataFrame:
+        return self.valid.participants
+
+    @property
+    def measurements(self) -> pd.DataFrame:
+        return self.valid.measurements
+
+
+def load_trial(plan_path: str | Path) -> Trial:
+    """Read, validate and derive: everything up to the analysis dataset.
+
+    Raises
+    ------
+    PlanError
+        The plan is malformed (exit code 2).
+    DataError
+        A file cannot be read or the data break the contracts (exit code 1), with every failure.
+    """
+    loaded = load_plan(plan_path)
+    participants_raw, participants = read_participants(loaded)
+    measurements_raw, measurements = read_measurements(loaded)
+    valid = validate_trial(participants_raw, participants, measurements_raw, measurements, loaded.plan)
+    dataset = build_analysis_dataset(valid.measurements, valid.participants, loaded.plan)
+    return Trial(loaded, participants_raw, measurements_raw, valid, dataset)
+
+
+def accounting_table(trial: Trial) -> pd.DataFrame:
+    """Where every input row went: read, analysed, or excluded with its reason.
+
+    The sums are checked here (a mismatch is a bug and raises): participants read = randomised in
+    the dataset; measurement cells read = cells with a value + cells recorded empty; dataset rows =
+    cells read + visit rows added for visits with no record (missed visits).
+    """
+    plan = trial.plan
+    dataset = trial.dataset
+    cells = trial.measurements
+    n_participants = trial.participants_raw.n_rows
+    n_cells = len(cells)
+    n_values = int(cells["value"].notna().sum())
+    n_added = len(dataset) - n_cells
+    in_dataset = trial.dataset["participant_id"].nunique()
+    expected = n_participants * len(plan.outcomes) * len(plan.visits.labels)
+    if in_dataset != n_participants or len(dataset) != expected or n_added < 0:
+        raise RuntimeError("accounting does not reconcile: rows were lost between reading and deriving")
+    rows = [
+        ("participants", str(trial.participants_raw.path.name), "rows read", n_participants, ""),
+        ("participants", "analysis dataset", "participants analysed (intention to treat)", in_dataset, ""),
+        ("measurements", str(trial.measurements_raw.path.name), "rows read", trial.measurements_raw.n_rows, ""),
+        ("measurements", str(trial.measurements_raw.path.name), "cells read (participant x outcome x visit)", n_cells, ""),
+        ("measurements", "analysis dataset", "cells with a value", n_values, ""),
+        ("measurements", "analysis dataset", "cells recorded empty", n_cells - n_values, "kept as missing values"),
+        ("measurements", "analysis dataset", "visits with no record", n_added, "added as missing values (missed visit or dropout)"),
+        ("measurements", "analysis dataset", "rows in the analysis dataset", len(dataset), "= cells read + visits with no record"),
+    ]
+    primary = plan.visits.primary
+    for outcome in plan.outcomes:
+        at_visit = dataset[(dataset["outcome"] == outcome.name) & (dataset["visit"] == primary)]
+        no_follow_up = int(at_visit["value"].isna().sum())
+        no_baseline = int((at_visit["value"].notna() & at_visit["baseline"].isna()).sum())
+        analysed = len(at_visit) - no_follow_up - no_baseline
+        rows += [
+            ("primary visit", outcome.name, f"participants analysed at {primary} (complete cases)", analysed, ""),
+            ("primary visit", outcome.name, "excluded: no value at the primary visit", no_follow_up, "missing follow-up"),
+            ("primary visit", outcome.name, "excluded: no baseline value", no_baseline, "missing baseline"),
+        ]
+    return pd.DataFrame(rows, columns=["stage", "source", "item", "count", "reason"])
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass
+class RunLog:
+    """Timings of each stage (seconds), in order; reported to the user and kept in the manifest."""
+
+    progress: Callable[[str], None] = lambda _message: None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str):
+        log = self
+
+        class _Stage:
+            def __enter__(self):
+                log.progress(name)
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                log.timings[name] = round(time.perf_counter() - self.start, 3)
+                return False
+
+        return _Stage()
+
+
+def analysis_tables(trial: Trial, seed: int) -> dict[str, pd.DataFrame]:
+    """Every result table of a run, keyed by its path inside the output directory."""
+    from analysis.effects import effect_sizes_table
+    from analysis.meta import meta_exports
+    from analysis.models import missing_table, models_table
+    from analysis.responders import responders_table
+
+    plan = trial.plan
+    dataset = trial.dataset
+    ci = plan.analysis.ci_level
+    effects = effect_sizes_table(dataset, plan, n_boot=plan.analysis.n_boot, seed=seed)
+    exports = meta_exports(dataset, plan)
+    return {
+        "tables/descriptives.csv": describe(dataset, ci_level=ci),
+        "tables/effect_sizes.csv": effects,
+        "tables/between_arms.csv": between_arm_table(effects),
+        "tables/models.csv": models_table(dataset, plan, trial.participants),
+        "tables/responders.csv": responders_table(dataset, plan),
+        "tables/missing.csv": missing_table(dataset),
+        "meta/arm_summaries.csv": exports["arm_summaries"],
+        "meta/effect_sizes.csv": exports["effect_sizes"],
+    }
+
+
+def between_arm_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """The headline between-arm rows: MD and Hedges' g on the follow-up values at every visit."""
+    from analysis.effects import BETWEEN_ARM_HEADLINE
+
+    keep = effects["measure"].isin(BETWEEN_ARM_HEADLINE)
+    return effects.loc[keep].reset_index(drop=True)
+
+
+def run(
+    plan_path: str | Path,
+    out_dir: str | Path,
+    *,
+    seed: int | None = None,
+    render_report: bool = True,
+    progress: Callable[[str], None] = lambda _message: None,
+    command: list[str] | None = None,
+) -> Path:
+    """Run the whole pipeline and write every output atomically into ``out_dir``.
+
+    Parameters
+    ----------
+    plan_path
+        The study plan.
+    out_dir
+        Output directory; replaced as a whole only when every stage succeeded.
+    seed
+        Seed for resampling and imputation; the plan's ``seed`` when omitted. Recorded in the
+        manifest and in every resampled row.
+    render_report
+        Render ``report.html`` from the report notebook (needs a Jupyter kernel).
+    progress
+        Called with each stage's name as it starts.
+
+    Returns
+    -------
+    Path
+        The output directory.
+    """
+    started = datetime.now(UTC)
+    log = RunLog(progress=progress)
+    out = Path(out_dir)
+    with log.stage("read, validate and derive"):
+        trial = load_trial(plan_path)
+    plan = trial.plan
+    seed = plan.seed if seed is None else seed
+    with staged_directory(out) as staging:
+        written: list[Path] = []
+        with log.stage("analyse"):
+            tables = analysis_tables(trial, seed)
+            tables["accounting.csv"] = accounting_table(trial)
+        with log.stage("write tables"):
+            written.append(write_table(trial.dataset, staging / "data" / "analysis_dataset.csv"))
+            parquet = staging / "data" / "analysis_dataset.parquet"
+            written.append(write_bytes(parquet, trial.dataset.to_parquet(index=False)))
+            for relative, frame in tables.items():
+                written.append(write_table(frame, staging / relative))
+        with log.stage("draw figures"):
+            from analysis.figures import trial_figures
+
+            written += trial_figures(tables["tables/descriptives.csv"], trial.dataset, plan, staging / "figures")
+        write_text(staging / "plan.yaml", trial.loaded.path.read_text(encoding="utf-8-sig"))
+        written.append(staging / "plan.yaml")
+        if render_report:
+            with log.stage("render report"):
+                from analysis.report import render_report as render
+
+                written.append(render(staging, staging / "report.html"))
+        manifest = build_manifest(trial, seed, started, log.timings, written, staging, command)
+        write_text(staging / "manifest.json", json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return out
+
+
+def build_manifest(
+    trial: Trial,
+    seed: int,
+    started: datetime,
+    timings: dict[str, float],
+    written: list[Path],
+    root: Path,
+    command: list[str] | None,
+) -> dict:
+    """Everything needed to rerun and check a run: inputs, plan, versions, seed, files written."""
+    inputs = []
+    for raw in (trial.participants_raw, trial.measurements_raw):
+        inputs.append(
+            {
+                "role": raw.label,
+                "path": str(raw.path),
+                "sha256": sha256_file(raw.path),
+                "bytes": raw.path.stat().st_size,
+                "rows": raw.n_rows,
+            }
+        )
+    files = [
+        {"path": str(path.relative_to(root)), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+        for path in sorted(set(written))
+    ]
+    return {
+        "trialkit_version": metadata.version("trialkit"),
+        "study": {"id": trial.plan.study.id, "title": trial.plan.study.title, "simulated": trial.plan.study.simulated},
+        "command": command if command is not None else sys.argv,
+        "plan": {"path": str(trial.loaded.path), "sha256": trial.loaded.sha256},
+        "inputs": inputs,
+        "seed": seed,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timings_seconds": timings,
+        "files": files,
+    }

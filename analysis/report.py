@@ -1,0 +1,98 @@
+"""What the report notebook shows, as functions a test can reach (the notebook only calls them).
+
+Every table is rendered with :func:`html_table`, which escapes every data-derived string (a
+participant id like ``<script>`` renders as text) and rounds only for display.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.plan import Plan, parse_plan
+from analysis.resources import notebook_path
+
+
+def html_table(frame: pd.DataFrame, digits: int = 3, max_rows: int = 200) -> str:
+    """An escaped HTML table; floats shown with ``digits`` significant decimals, NaN as blank."""
+    shown = frame.head(max_rows).copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
+    table = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="trialkit")
+    if len(frame) > max_rows:
+        table += f"<p>({len(frame) - max_rows} more rows in the CSV file)</p>"
+    return table
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """The outputs of one ``trialkit run``, read back for rendering."""
+
+    run_dir: Path
+    plan: Plan
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunOutputs:
+        root = Path(run_dir)
+        plan = parse_plan((root / "plan.yaml").read_text(encoding="utf-8"), str(root / "plan.yaml"))
+        return cls(run_dir=root, plan=plan)
+
+    def table(self, relative: str) -> pd.DataFrame:
+        return pd.read_csv(self.run_dir / relative, keep_default_na=True)
+
+    def heading_html(self) -> str:
+        """Study title, design, arms, visits and outcomes; a SIMULATED banner when the data are."""
+        plan = self.plan
+        e = html.escape
+        banner = (
+            "<p style='background:#fde68a;padding:6px'><b>SIMULATED DATA</b>: this trial is "
+            "synthetic, for demonstration and testing; no real participants.</p>"
+            if plan.study.simulated
+            else ""
+        )
+        outcomes = "".join(
+            f"<li>{e(o.label)} ({e(o.unit)}; valid {o.range[0]:g} to {o.range[1]:g}; {e(o.better)} is better"
+            + (f"; MCID {e(_mcid_text(o))}" if o.mcid else "")
+            + ("; <b>primary</b>" if o is plan.primary_outcome else "")
+            + "</li>"
+            for o in plan.outcomes
+        )
+        visits = ", ".join(e(v) for v in plan.visits.labels)
+        return (
+            f"<h1>{e(plan.study.title)}</h1>{banner}"
+            f"<p>{e(plan.study.design)}. Study id <code>{e(plan.study.id)}</code>.</p>"
+            f"<p><b>Arms</b>: treatment = {e(plan.arms.treatment.label)}; control = {e(plan.arms.control.label)}. "
+            f"<b>Visits</b>: {visits} (primary: {e(plan.visits.primary)}). "
+            f"<b>Primary analysis</b>: {e(plan.analysis.primary_model.upper())}, "
+            f"{plan.analysis.ci_level:.0%} confidence intervals; effects are treatment minus control.</p>"
+            f"<ul>{outcomes}</ul>"
+        )
+
+    def figures(self, prefix: str) -> list[Path]:
+        return sorted((self.run_dir / "figures").glob(f"{prefix}_*.png"))
+
+    def rows(self, relative: str, **equals: object) -> pd.DataFrame:
+        frame = self.table(relative)
+        for column, value in equals.items():
+            frame = frame[frame[column] == value]
+        return frame
+
+
+def _mcid_text(outcome) -> str:
+    parts = []
+    if outcome.mcid.points is not None:
+        parts.append(f"{outcome.mcid.points:g} {outcome.unit}")
+    if outcome.mcid.percent is not None:
+        parts.append(f"{outcome.mcid.percent:g}% improvement")
+    return " or ".join(parts)
+
+
+def render_report(run_dir: Path, out_html: Path) -> Path:
+    """Execute ``notebooks/report.ipynb`` on a run directory and write HTML with code hidden."""
+    from analysis.notebook import render_notebook
+
+    return render_notebook(notebook_path("report.ipynb"), {"run_dir": str(run_dir)}, out_html)

@@ -1,0 +1,42 @@
+"""Safe writing: formula neutralisation, stable bytes, atomic directories."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.output import neutralise_formula, safe_child, staged_directory, table_csv_bytes
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("=1+1", "'=1+1"), ("+cmd", "'+cmd"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+     ("-3.5", "-3.5"), ("+2e3", "+2e3"), ("plain", "plain"), (3.0, 3.0)],
+)
+def test_formula_cells_are_neutralised_but_numbers_are_not(cell, expected):
+    assert neutralise_formula(cell) == expected
+
+
+def test_table_bytes_are_stable_and_safe():
+    frame = pd.DataFrame({"participant_id": ["=HYPERLINK(\"x\")", "P2"], "value": [0.1 + 0.2, float("nan")]})
+    data = table_csv_bytes(frame)
+    assert data == b"participant_id,value\n\"'=HYPERLINK(\"\"x\"\")\",0.30000000000000004\nP2,\n"
+    assert table_csv_bytes(frame) == data
+
+
+def test_staged_directory_replaces_only_on_success(tmp_path):
+    out = tmp_path / "run"
+    with staged_directory(out) as stage:
+        (stage / "a.txt").write_text("first")
+    assert (out / "a.txt").read_text() == "first"
+    with pytest.raises(RuntimeError), staged_directory(out) as stage:
+        (stage / "a.txt").write_text("second")
+        raise RuntimeError("stage failed")
+    assert (out / "a.txt").read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_safe_child_refuses_escape(tmp_path):
+    assert safe_child(tmp_path, "tables/x.csv") == (tmp_path / "tables/x.csv").resolve()
+    with pytest.raises(ValueError, match="escapes the output directory"):
+        safe_child(tmp_path, "../outside.csv")

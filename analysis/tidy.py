@@ -32,7 +32,14 @@ RESULT_COLUMNS: list[str] = [
 ]
 
 # Optional columns, in the order they appear after RESULT_COLUMNS when present.
-OPTIONAL_COLUMNS: list[str] = ["p_adjusted", "n_boot", "seed", "note"]
+OPTIONAL_COLUMNS: list[str] = [
+    "p_adjusted",
+    "n_boot",
+    "seed",
+    "events_treatment",
+    "events_control",
+    "note",
+]
 
 TEXT_COLUMNS = {"outcome", "visit", "contrast", "measure", "method", "note"}
 
@@ -57,7 +64,7 @@ def tidy_frame(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame
     for column in frame.columns:
         if column in TEXT_COLUMNS:
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-        elif column in {"n_treatment", "n_control", "n_boot", "seed"}:
+        elif column in {"n_treatment", "n_control", "n_boot", "seed", "events_treatment", "events_control"}:
             frame[column] = pd.array(frame[column], dtype="Int64")
         else:
             frame[column] = pd.to_numeric(frame[column], errors="raise").astype(float)

@@ -7,6 +7,7 @@ the plan are relative to the plan file. The format is documented in ``docs/plan.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
 from typing import Literal
@@ -239,6 +240,9 @@ class Outcome(_Strict):
 class Analysis(_Strict):
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     primary_model: Literal["ancova", "mmrm"] = "ancova"
+    mmrm_covariance: Literal["unstructured", "toeplitz", "ar1", "compound_symmetry"] = "unstructured"
+    # Structures to try, in order, if the requested one fails; empty = fail loudly (no fallback).
+    mmrm_fallback: list[Literal["toeplitz", "ar1", "compound_symmetry"]] = Field(default_factory=list)
     responder_missing: Literal["non_responder", "complete_case"] = "non_responder"
     multiplicity: Literal["holm", "hochberg", "none"] = "holm"
     imputations: int = Field(default=20, ge=2, le=1000)
@@ -418,13 +422,17 @@ def _describe(error: dict[str, object]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = tuple(error["loc"])[:-1]  # type: ignore[index]
-        return f"unknown key '{where}' (found {error['input']!r}); {_allowed_keys(parent)}"
+        allowed = _allowed_keys(parent)
+        close = difflib.get_close_matches(str(tuple(error["loc"])[-1]), allowed, n=1)  # type: ignore[index]
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        listing = "allowed keys here: " + ", ".join(allowed) if allowed else "see docs/plan.md for the allowed keys"
+        return f"unknown key '{where}' (found {error['input']!r}); {hint}{listing}"
     if kind == "missing":
         return f"missing required key '{where}'"
     return f"key '{where}': {error['msg']} (found {error['input']!r})"
 
 
-def _allowed_keys(parent: tuple[object, ...]) -> str:
+def _allowed_keys(parent: tuple[object, ...]) -> list[str]:
     model: type[BaseModel] | None = Plan
     for part in parent:
         if model is None or isinstance(part, int):
@@ -432,9 +440,7 @@ def _allowed_keys(parent: tuple[object, ...]) -> str:
         field = model.model_fields.get(str(part))
         annotation = field.annotation if field else None
         model = _model_in(annotation)
-    if model is None:
-        return "see docs/plan.md for the allowed keys"
-    return "allowed keys here: " + ", ".join(model.model_fields)
+    return list(model.model_fields) if model is not None else []
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:
@@ -466,7 +472,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors()
+        # A typo'd key also makes the real key "missing": report the typo first, it explains both.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         first = _describe(errors[0])
         more = f" ({len(errors) - 1} more problem(s) after fixing this one)" if len(errors) > 1 else ""
         raise PlanError(f"{source}: {first}{more}") from None

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 from rich.console import Console
 
 from analysis.errors import EXIT_USAGE, TrialkitError
@@ -23,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, highlight=False)
+# Wide enough when not on a terminal that failure tables do not wrap in logs and captured output.
+console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 EXIT_INTERNAL = 70
 
@@ -42,14 +43,14 @@ def run_cli(argv: list[str] | None = None) -> int:
     except TrialkitError as error:
         report_error(error)
         return error.exit_code
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return int(done.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         console.print("aborted")
         return 130
-    except click.exceptions.ClickException as exc:
+    except TyperException as exc:  # usage errors: missing or malformed arguments, unknown commands
         exc.show()
-        return exc.exit_code or EXIT_USAGE
+        return int(getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except Exception as exc:
         if os.environ.get("TRIALKIT_DEBUG"):
             raise

@@ -1,0 +1,62 @@
+"""``trialkit escalc``: effect sizes from arm-level summaries in a CSV file (metafor vocabulary)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from analysis.cli import app
+from analysis.effects import MEASURES, escalc
+from analysis.errors import UsageError
+from analysis.output import table_csv_bytes, write_table
+
+
+@app.command("escalc")
+def escalc_command(
+    measure: Annotated[
+        str, typer.Option("--measure", help=f"One of {', '.join(MEASURES)} (metafor names).")
+    ],
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="CSV: n1i,m1i,sd1i,n2i,m2i,sd2i (group 1 = treatment) or ni,m1i,m2i,sd1i,sd2i,ri (1 = post, 2 = pre).",
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the CSV here (default: standard output).")
+    ] = None,
+    ci_level: Annotated[
+        float, typer.Option("--ci-level", help="Confidence level of the Wald interval.")
+    ] = 0.95,
+    vtype: Annotated[
+        str, typer.Option("--vtype", help="Sampling-variance type, metafor's names (default LS).")
+    ] = "LS",
+) -> None:
+    """Compute yi, vi, sei, ci_low, ci_high (and a note for rows that cannot be computed).
+
+    Other input columns pass through unchanged. Impossible values (SD < 0, n < 2, |r| > 1, a
+    non-positive mean for ROM) stop with exit code 1 and list every offending cell; nothing is
+    written then. For SMCR, sd1i is the standardiser (put the pretest SD there, as metafor does).
+    """
+    if measure not in MEASURES:
+        raise UsageError(f"--measure must be one of {', '.join(MEASURES)}, got '{measure}'")
+    if not 0 < ci_level < 1:
+        raise UsageError(f"--ci-level must be between 0 and 1, got {ci_level}")
+    if not input_file.is_file():
+        raise UsageError(f"input file '{input_file}' does not exist")
+    try:
+        # Text in, so that pass-through columns (study labels, ids with leading zeros) stay byte-identical.
+        data = pd.read_csv(input_file, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read '{input_file}' as CSV: {exc}") from None
+    result = escalc(measure, data, ci_level=ci_level, vtype=vtype, source=str(input_file))
+    if output is None:
+        sys.stdout.write(table_csv_bytes(result).decode("utf-8"))
+        sys.stdout.flush()
+    else:
+        write_table(result, output)

@@ -38,6 +38,13 @@ class UsageError(TrialkitError):
     exit_code = EXIT_USAGE
 
 
+class ModelError(TrialkitError):
+    """A model cannot be fitted to these data (non-convergence, singular design, too few
+    participants, an unobserved visit); the message says which and what to try."""
+
+    exit_code = EXIT_INVALID_DATA
+
+
 class DataError(TrialkitError):
     """Input data is invalid; carries every failure at once.
 

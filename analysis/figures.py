@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -60,8 +61,11 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
     palette = {labels[a]: c for a, c in ARM_COLOURS.items()}
     sns.boxplot(data=frame, x="arm_label", y="change", order=order, hue="arm_label", palette=palette,
                 ax=ax, showfliers=False, width=0.5, legend=False)
-    sns.stripplot(data=frame, x="arm_label", y="change", order=order, color="0.25", size=3,
-                  jitter=0.18, ax=ax, seed=0)
+    # Seeded jitter of our own: seaborn's draws from the global RNG, so figures would differ run to run.
+    jitter = np.random.default_rng(0)
+    for position, label in enumerate(order):
+        points = frame.loc[frame["arm_label"] == label, "change"].to_numpy()
+        ax.scatter(position + jitter.uniform(-0.18, 0.18, points.size), points, s=9, color="0.25", zorder=3)
     ax.axhline(0, color="0.6", lw=0.8, ls="--")
     spec = plan.outcome(outcome)
     ax.set_xlabel("")

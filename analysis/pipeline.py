@@ -174,8 +174,9 @@ class RunLog:
 def analysis_tables(trial: Trial, seed: int) -> dict[str, pd.DataFrame]:
     """Every result table of a run, keyed by its path inside the output directory."""
     from analysis.effects import effect_sizes_table
-    from analysis.meta import meta_exports
-    from analysis.models import missing_table, models_table
+    from analysis.summaries import meta_exports
+    from analysis.missing import missing_table
+    from analysis.models import models_table
     from analysis.responders import responders_table
 
     plan = trial.plan
@@ -299,6 +300,7 @@ def build_manifest(
         "plan": {"path": str(trial.loaded.path), "sha256": trial.loaded.sha256},
         "inputs": inputs,
         "seed": seed,
+        "render_report": any(path.name == "report.html" for path in written),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
@@ -307,3 +309,56 @@ def build_manifest(
         "timings_seconds": timings,
         "files": files,
     }
+
+
+# Files whose bytes legitimately differ between identical runs (timestamps, execution metadata).
+NOT_COMPARED = {"manifest.json", "report.html"}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of re-running a manifest: changed inputs and output files that differ."""
+
+    changed_inputs: list[str]
+    differing_files: list[str]
+    compared: int
+
+    @property
+    def identical(self) -> bool:
+        return not self.changed_inputs and not self.differing_files
+
+
+def verify(manifest_path: str | Path) -> Verification:
+    """Re-run the plan recorded in a manifest with its seed and compare every output's SHA-256.
+
+    Inputs whose SHA-256 changed since the run are reported (the rerun then cannot match). Every
+    file except ``manifest.json`` and ``report.html`` must be byte-identical.
+    """
+    import tempfile
+
+    from analysis.errors import UsageError
+
+    path = Path(manifest_path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        plan_path = Path(manifest["plan"]["path"])
+        recorded = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
+        inputs = manifest["inputs"]
+        seed = int(manifest["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a trialkit manifest ({type(exc).__name__}: {exc})") from None
+    changed = [entry["path"] for entry in inputs if not Path(entry["path"]).is_file() or sha256_file(Path(entry["path"])) != entry["sha256"]]
+    if not plan_path.is_file() or hashlib.sha256(plan_path.read_bytes()).hexdigest() != manifest["plan"]["sha256"]:
+        changed.append(str(plan_path))
+    with tempfile.TemporaryDirectory(prefix="trialkit-verify-") as temp:
+        rerun = run(plan_path, Path(temp) / "rerun", seed=seed, render_report=False)
+        differing = []
+        compared = 0
+        for relative, digest in sorted(recorded.items()):
+            if Path(relative).name in NOT_COMPARED:
+                continue
+            compared += 1
+            candidate = rerun / relative
+            if not candidate.is_file() or sha256_file(candidate) != digest:
+                differing.append(relative)
+    return Verification(changed_inputs=changed, differing_files=differing, compared=compared)

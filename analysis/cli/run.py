@@ -108,3 +108,20 @@ def simulate_command(
     written = write_simulated_trial(load_plan(plan), seed, out)
     for path in written:
         console.print(f"wrote {path} ({len(pd.read_csv(path))} rows, simulated, seed {seed})")
+
+
+@app.command("verify")
+def verify_command(
+    manifest: Path = typer.Argument(..., help="A run's manifest.json."),
+) -> None:
+    """Re-run a recorded run (same plan, inputs and seed) and check every output is byte-identical."""
+    from analysis.pipeline import verify
+
+    result = verify(manifest)
+    for item in result.changed_inputs:
+        console.print(f"[red]input changed since the run:[/] {item}")
+    for item in result.differing_files:
+        console.print(f"[red]differs:[/] {item}")
+    if not result.identical:
+        raise typer.Exit(1)
+    console.print(f"[green]verified:[/] {result.compared} files byte-identical to the recorded run")

@@ -37,7 +37,7 @@ import pandas as pd
 
 from analysis.derive import build_analysis_dataset
 from analysis.describe import describe
-from analysis.io import RawTable, read_measurements, read_participants
+from analysis.io import RawTable, read_sources
 from analysis.output import staged_directory, write_bytes, write_table, write_text
 from analysis.plan import LoadedPlan, load_plan
 from analysis.validate import ValidTrial, validate_trial
@@ -82,8 +82,7 @@ def load_trial(plan_path: str | Path) -> Trial:
         A file cannot be read or the data break the contracts (exit code 1), with every failure.
     """
     loaded = load_plan(plan_path)
-    participants_raw, participants = read_participants(loaded)
-    measurements_raw, measurements = read_measurements(loaded)
+    participants_raw, participants, measurements_raw, measurements = read_sources(loaded)
     valid = validate_trial(participants_raw, participants, measurements_raw, measurements, loaded.plan)
     dataset = build_analysis_dataset(valid.measurements, valid.participants, loaded.plan)
     return Trial(loaded, participants_raw, measurements_raw, valid, dataset)
@@ -115,7 +114,7 @@ def accounting_table(trial: Trial) -> pd.DataFrame:
         ("measurements", "analysis dataset", "cells with a value", n_values, ""),
         ("measurements", "analysis dataset", "cells recorded empty", n_cells - n_values, "kept as missing values"),
         ("measurements", "analysis dataset", "visits with no record", n_added, "added as missing values (missed visit or dropout)"),
-        ("measurements", "analysis dataset", "rows in the analysis dataset", len(dataset), "= cells read + visits with no record"),
+        ("measurements", "analysis dataset", "rows in the analysis dataset", len(dataset), "equals cells read plus visits with no record"),
     ]
     primary = plan.visits.primary
     for outcome in plan.outcomes:

@@ -16,16 +16,47 @@ from analysis.plan import Plan, parse_plan
 from analysis.resources import notebook_path
 
 
+COUNT_COLUMNS = {"n", "n_missing", "n_treatment", "n_control", "n_boot", "seed", "count",
+                 "events_treatment", "events_control", "n_expected", "n_observed"}
+STYLE = (
+    "<style>table.trialkit{border-collapse:collapse;font-size:12px;margin-bottom:1em}"
+    "table.trialkit th,table.trialkit td{padding:2px 8px;text-align:right;white-space:nowrap}"
+    "table.trialkit td:first-child,table.trialkit th:first-child{text-align:left}"
+    "table.trialkit td.note{white-space:normal;text-align:left;max-width:28em}</style>"
+)
+
+
 def html_table(frame: pd.DataFrame, digits: int = 3, max_rows: int = 200) -> str:
-    """An escaped HTML table; floats shown with ``digits`` significant decimals, NaN as blank."""
+    """An escaped HTML table; floats shown with ``digits`` decimals, counts as integers, NaN blank."""
     shown = frame.head(max_rows).copy()
     for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
+        if column in COUNT_COLUMNS and pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+        elif pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
     table = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="trialkit")
     if len(frame) > max_rows:
         table += f"<p>({len(frame) - max_rows} more rows in the CSV file)</p>"
     return table
+
+
+def result_view(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A tidy result table condensed for reading: ``estimate [ci_low, ci_high]`` in one column,
+    the contrast and CI level dropped (stated once in the report), columns that are empty in
+    every row dropped. Rounding happens here, for display only."""
+
+    def interval(row: pd.Series) -> str:
+        if pd.isna(row["estimate"]):
+            return ""
+        text = f"{row['estimate']:.{digits}f}"
+        if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"]):
+            text += f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+        return text
+
+    view = frame.copy()
+    view.insert(view.columns.get_loc("estimate"), "estimate [CI]", view.apply(interval, axis=1))
+    view = view.drop(columns=["estimate", "ci_low", "ci_high", "ci_level", "contrast"])
+    return view.dropna(axis=1, how="all")
 
 
 @dataclass(frozen=True)
@@ -63,7 +94,7 @@ class RunOutputs:
         )
         visits = ", ".join(e(v) for v in plan.visits.labels)
         return (
-            f"<h1>{e(plan.study.title)}</h1>{banner}"
+            f"{STYLE}<h1>{e(plan.study.title)}</h1>{banner}"
             f"<p>{e(plan.study.design)}. Study id <code>{e(plan.study.id)}</code>.</p>"
             f"<p><b>Arms</b>: treatment = {e(plan.arms.treatment.label)}; control = {e(plan.arms.control.label)}. "
             f"<b>Visits</b>: {visits} (primary: {e(plan.visits.primary)}). "

@@ -1,0 +1,25 @@
+"""Report helpers: escaping, display-only rounding, condensed result view."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.report import html_table, result_view
+from analysis.tidy import tidy_frame
+
+
+def test_html_table_escapes_and_formats():
+    frame = pd.DataFrame({"participant_id": ["<script>alert(1)</script>"], "n": [3.0], "mean": [1.23456]})
+    html = html_table(frame)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<td>3</td>" in html and "1.235" in html
+
+
+def test_result_view_condenses_estimate_and_interval():
+    tidy = tidy_frame([{"outcome": "pain", "visit": "w8", "contrast": "A - B", "measure": "MD",
+                        "estimate": -1.5, "ci_low": -2.25, "ci_high": -0.75, "ci_level": 0.95,
+                        "n_treatment": 10, "n_control": 11}])
+    view = result_view(tidy, digits=2)
+    assert view["estimate [CI]"].tolist() == ["-1.50 [-2.25, -0.75]"]
+    assert "contrast" not in view.columns and "statistic" not in view.columns
+    assert view.columns.tolist() == ["outcome", "visit", "measure", "estimate [CI]", "n_treatment", "n_control"]

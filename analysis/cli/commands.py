@@ -1,3 +1,5 @@
 """Imports every command module so that each registers its command on the shared app."""
 
 from analysis.cli import run  # noqa: F401
+from analysis.cli import meta  # noqa: F401
+from analysis.cli import escalc  # noqa: F401

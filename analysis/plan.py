@@ -134,9 +134,167 @@ class MeasurementsFile(DataFile):
         return self
 
 
+class RedcapRepeating(_Strict):
+    """A repeating instrument that holds the outcome fields, each instance being one visit."""
+
+    instrument: str
+    instances: dict[int, str] = Field(min_length=1)
+
+
+class RedcapSource(_Strict):
+    """A REDCap flat CSV export with its data dictionary (contract: ``data/schemas/redcap.md``).
+
+    ``events`` maps ``redcap_event_name`` to plan visits (longitudinal projects); rows of
+    ``ignore_events`` hold no visit. ``outcomes`` maps plan outcomes to REDCap fields;
+    ``participants`` maps canonical participant columns to fields where the names differ;
+    ``codes`` recodes a participant field's REDCap codes; ``missing_data_codes`` are read as
+    missing values (and counted), never as numbers.
+    """
+
+    export: str
+    dictionary: str
+    record_id: str = "record_id"
+    events: dict[str, str] = Field(default_factory=dict)
+    ignore_events: list[str] = Field(default_factory=list)
+    outcomes: dict[str, str] = Field(min_length=1)
+    participants: dict[str, str] = Field(default_factory=dict)
+    codes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    multiple_choices: str = "Multiple"
+    missing_data_codes: list[str] = Field(default_factory=list)
+    repeating: RedcapRepeating | None = None
+
+    @field_validator("missing_data_codes", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _recode_keys_as_text(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: ({str(c): v for c, v in m.items()} if isinstance(m, dict) else m) for k, m in value.items()}
+        return value
+
+    @field_validator("participants", "codes")
+    @classmethod
+    def _known_participant_fields(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - set(PARTICIPANT_FIELDS[1:]))
+        if unknown:
+            raise ValueError(
+                f"unknown participant column(s) {unknown}; allowed: {list(PARTICIPANT_FIELDS[1:])} "
+                "(the participant id is 'record_id')"
+            )
+        return value
+
+
+ADSL_DEFAULTS = {
+    "participant_id": "USUBJID",
+    "arm": "TRT01P",
+    "age": "AGE",
+    "sex": "SEX",
+    "race": "RACE",
+    "ethnicity": "ETHNIC",
+    "site": "SITEID",
+    "enrolled_on": "RANDDT",
+    "disposition": "EOSSTT",
+    "disposition_reason": "DCSREASP",
+}
+
+
+class AdamSource(_Strict):
+    """CDISC ADaM files: ADSL (one row per subject) and one BDS dataset (XPT, sas7bdat, CSV, Parquet).
+
+    ``paramcd`` maps PARAMCD to plan outcomes (default: the codes trialkit writes, see
+    ``analysis.adam.paramcd_codes``); ``visits`` maps AVISIT to plan visits (default: AVISIT holds
+    the plan's visit labels); ``participants`` overrides the ADSL variable of a canonical column.
+    """
+
+    adsl: str
+    bds: str
+    paramcd: dict[str, str] = Field(default_factory=dict)
+    visits: dict[str, str] = Field(default_factory=dict)
+    arm: str = "TRT01P"
+    participants: dict[str, str] = Field(default_factory=dict)
+    check_derived: bool = True
+
+    @field_validator("participants")
+    @classmethod
+    def _known_participant_fields(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - set(PARTICIPANT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown participant column(s) {unknown}; allowed: {list(PARTICIPANT_FIELDS)}")
+        return value
+
+    def variables(self) -> dict[str, str]:
+        """Canonical participant column -> ADSL variable."""
+        return ADSL_DEFAULTS | {"arm": self.arm} | self.participants
+
+
 class DataSources(_Strict):
-    participants: ParticipantsFile
-    measurements: MeasurementsFile
+    """Exactly one data source: the native pair (participants + measurements), ``redcap`` or ``adam``.
+
+    For ``redcap`` and ``adam`` the ``participants`` / ``measurements`` entries are filled in from
+    the source section (pointing at the export or the ADaM files, with the source's own field or
+    variable names as ``columns``), so validation reports name the REDCap field or ADaM variable.
+    """
+
+    participants: ParticipantsFile | None = None
+    measurements: MeasurementsFile | None = None
+    redcap: RedcapSource | None = None
+    adam: AdamSource | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one_source(cls, value: object) -> object:
+        if isinstance(value, dict):
+            native = [k for k in ("participants", "measurements") if k in value]
+            other = [k for k in ("redcap", "adam") if k in value]
+            if len(other) + bool(native) != 1:
+                raise ValueError("give exactly one data source: participants + measurements, redcap, or adam")
+            if native and len(native) != 2:
+                raise ValueError("the native data source needs both 'participants' and 'measurements'")
+        return value
+
+    @model_validator(mode="after")
+    def _source_files(self) -> DataSources:
+        # The model is frozen; the derived file entries are set once, here, during validation.
+        if self.redcap is not None:
+            src = self.redcap
+            fields = {"participant_id": src.record_id} | src.participants
+            object.__setattr__(self, "participants", ParticipantsFile(path=src.export, format="csv", columns=fields))
+            visit_column = "redcap_repeat_instance" if src.repeating and not src.events else "redcap_event_name"
+            object.__setattr__(self, "measurements", MeasurementsFile(
+                path=src.export, format="csv", layout="wide", outcome_columns=src.outcomes,
+                columns={"participant_id": src.record_id, "visit": visit_column},
+            ))
+        elif self.adam is not None:
+            src = self.adam
+            object.__setattr__(self, "participants", ParticipantsFile(path=src.adsl, columns=src.variables()))
+            object.__setattr__(self, "measurements", MeasurementsFile(
+                path=src.bds, columns={"participant_id": "USUBJID", "visit": "AVISIT", "outcome": "PARAMCD", "value": "AVAL"},
+            ))
+        return self
+
+    def check_against(self, outcomes: list[str], visits: list[str]) -> None:
+        """The source section names only the plan's outcomes and visits (raises ValueError)."""
+        named: list[tuple[str, list[str], list[str]]] = []
+        if self.redcap is not None:
+            src = self.redcap
+            if not src.events and src.repeating is None:
+                raise ValueError("data.redcap needs 'events' (longitudinal project) or 'repeating' (visits as instances)")
+            unmapped = sorted(set(outcomes) - set(src.outcomes))
+            if unmapped:
+                raise ValueError(f"data.redcap.outcomes must name a REDCap field for every plan outcome; missing {unmapped}")
+            named += [("data.redcap.events", list(src.events.values()), visits), ("data.redcap.outcomes", list(src.outcomes), outcomes)]
+            if src.repeating is not None:
+                named.append(("data.redcap.repeating.instances", list(src.repeating.instances.values()), visits))
+        if self.adam is not None:
+            named += [("data.adam.paramcd", list(self.adam.paramcd.values()), outcomes),
+                      ("data.adam.visits", list(self.adam.visits.values()), visits)]
+        for key, names, allowed in named:
+            bad = sorted(set(names) - set(allowed))
+            if bad:
+                raise ValueError(f"{key} names {bad}, which are not among the plan's {allowed}")
 
 
 class Arm(_Strict):
@@ -378,6 +536,7 @@ class Plan(_Strict):
         names = [o.name for o in self.outcomes]
         if len(set(names)) != len(names):
             raise ValueError(f"outcome names repeat: {names}")
+        self.data.check_against(names, self.visits.labels)
         if sum(o.primary for o in self.outcomes) > 1:
             raise ValueError("more than one outcome is marked primary: true")
         if self.simulation is not None:

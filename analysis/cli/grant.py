@@ -1,0 +1,151 @@
+"""``trialkit grant-report`` and ``trialkit power``: grant and progress reporting commands."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from analysis.cli import app, console
+from analysis.errors import DataError, UsageError
+
+PLAN_ARGUMENT = typer.Argument(..., help="The study plan (YAML) with a 'reporting:' section.")
+OUT_OPTION = typer.Option(..., "--out", help="Output directory (replaced as a whole on success).")
+POWER_OUT_OPTION = typer.Option(None, "--out", help="Write power.csv and power curves (png/svg) into this folder.")
+
+
+@app.command("grant-report")
+def grant_report_command(
+    plan: Path = PLAN_ARGUMENT,
+    period_end: str = typer.Option(..., "--period-end", help="Last day of the reporting period (YYYY-MM-DD)."),
+    out: Path = OUT_OPTION,
+    period_start: str = typer.Option(None, "--period-start", help="First day of the reporting period (YYYY-MM-DD)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Write the tables and figures but skip report.html."),
+) -> None:
+    """Table 1, CONSORT flow, NIH inclusion tables, enrollment, retention and adverse events."""
+    import sys
+
+    from analysis.cli.run import _show_failures
+    from analysis.grant import write_grant_report
+    from analysis.pipeline import load_trial
+
+    try:
+        trial = load_trial(plan)
+        report = write_grant_report(trial, period_end, out, period_start=period_start, render=not no_report,
+                                    command=["trialkit", *sys.argv[1:]])
+    except DataError as error:
+        _show_failures(error, out.with_name(out.name + ".validation_failures.csv"))
+        raise typer.Exit(error.exit_code) from None
+    flow = report.flow
+    console.print(
+        f"[green]grant report written:[/] {report.out_dir} ({len(report.files)} files); randomised "
+        f"{flow.n('randomised')}, analysed {flow.n('analysed', 'treatment')} treatment / "
+        f"{flow.n('analysed', 'control')} control"
+    )
+
+
+def _floats(text: str | None, name: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--{name} must be comma-separated numbers, found '{text}'") from None
+
+
+@app.command("power")
+def power_command(
+    d: float = typer.Option(..., "--d", help="Standardised effect size (treatment - control, in SD units)."),
+    n: float = typer.Option(None, "--n", help="Participants analysed per arm (give --n for power, or --power for n)."),
+    power: float = typer.Option(None, "--power", help="Target power; solves for n per arm."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
+    r: float = typer.Option(None, "--r", help="Baseline-follow-up correlation: ANCOVA (design factor 1 - r^2)."),
+    attrition: float = typer.Option(0.0, "--attrition", help="Expected share lost (0-1); inflates n to enrol."),
+    simulate: int = typer.Option(0, "--simulate", help="Also estimate power from this many simulated trials."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulation (numpy default_rng)."),
+    mmrm: bool = typer.Option(False, "--mmrm", help="Simulate the MMRM at the last visit (needs --simulate)."),
+    dropout: str = typer.Option(None, "--dropout", help="MMRM: cumulative dropout per follow-up visit, e.g. 0.05,0.1,0.2."),
+    out: Path = POWER_OUT_OPTION,
+) -> None:
+    """Power or sample size for the next trial: t-test, ANCOVA, attrition, simulation, curves."""
+    from analysis import power as pw
+
+    if (n is None) == (power is None):
+        raise UsageError("give exactly one of --n (to compute power) or --power (to compute n per arm)")
+    if mmrm and not simulate:
+        raise UsageError("--mmrm needs --simulate N")
+    if simulate < 0:
+        raise UsageError(f"--simulate must be >= 0, found {simulate}")
+    rows = []
+    method = "t-test" if r is None else f"ANCOVA (r = {r:g})"
+    if power is not None:
+        n_exact = pw.ttest_n(d, power, alpha) if r is None else pw.ancova_n(d, r, power, alpha)
+        n_use = math.ceil(round(n_exact, 9))
+        achieved = pw.ttest_power(d, n_use, alpha) if r is None else pw.ancova_power(d, n_use, r, alpha)
+        rows.append({"method": method, "quantity": "n per arm", "value": n_exact, "n_per_arm": n_use, "power": achieved})
+    else:
+        n_use = n
+        value = pw.ttest_power(d, n, alpha) if r is None else pw.ancova_power(d, n, r, alpha)
+        rows.append({"method": method, "quantity": "power", "value": value, "n_per_arm": n, "power": value})
+    if attrition:
+        rows.append({"method": f"enrol for {attrition:.0%} attrition", "quantity": "n per arm to enrol",
+                     "value": float(pw.inflate_for_attrition(n_use, attrition)), "n_per_arm": n_use, "power": np.nan})
+    if simulate:
+        n_sim = int(math.ceil(n_use))
+        if mmrm:
+            shares = _floats(dropout, "dropout") or [0.0, 0.0, 0.0]
+            rho = 0.5 if r is None else r
+            size = len(shares) + 1
+            corr = np.full((size, size), rho) + (1 - rho) * np.eye(size)
+            sim = pw.simulate_power_mmrm(d, n_sim, corr, np.array(shares), simulate, seed, alpha)
+        else:
+            sim = pw.simulate_power_ancova(d, n_sim, 0.0 if r is None else r, simulate, seed, alpha)
+        rows.append({"method": f"simulated: {sim.method}", "quantity": "power", "value": sim.power, "n_per_arm": n_sim,
+                     "power": sim.power, "mc_se": sim.mc_se, "n_sims": sim.n_sims, "seed": sim.seed})
+    frame = pd.DataFrame(rows).reindex(columns=["method", "quantity", "value", "n_per_arm", "power", "mc_se", "n_sims", "seed"])
+    frame.insert(1, "d", d)
+    frame.insert(2, "alpha", alpha)
+    table = Table(title=f"Power and sample size (d = {d:g}, two-sided alpha = {alpha:g})")
+    for column in ("method", "quantity", "value", "n_per_arm", "power", "mc_se"):
+        table.add_column(column)
+    for row in frame.itertuples(index=False):
+        table.add_row(row.method, row.quantity, f"{row.value:.6g}", f"{row.n_per_arm:g}",
+                      "" if pd.isna(row.power) else f"{row.power:.4f}", "" if pd.isna(row.mc_se) else f"{row.mc_se:.4f}")
+    typer.echo(_render(table))
+    if out is not None:
+        _write_power_outputs(frame, d, n_use, r, alpha, out)
+
+
+def _render(table: Table) -> str:
+    from rich.console import Console
+
+    buffer = Console(width=140, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    buffer.print(table)
+    return buffer.export_text()
+
+
+def _write_power_outputs(frame: pd.DataFrame, d: float, n_use: float, r: float | None, alpha: float, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis import power as pw
+    from analysis.grant import _save_figure
+    from analysis.output import staged_directory, write_table
+
+    top = max(int(math.ceil(n_use)) * 2, 20)
+    grid = sorted({int(x) for x in np.linspace(4, top, 40)})
+    sizes = sorted({round(d * f, 3) for f in (0.75, 1.0, 1.25)})
+    with staged_directory(out) as staging:
+        write_table(frame, staging / "power.csv")
+        curve = pw.power_curve(sizes, grid, r=r, alpha=alpha)
+        write_table(curve, staging / "power_curve.csv")
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        pw.plot_power_curve(curve, ax=ax)
+        _save_figure(fig, staging, "power_curve")
+    console.print(f"[green]written:[/] {out}/power.csv, power_curve.csv, power_curve.png/svg")

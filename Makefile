@@ -11,7 +11,7 @@ STUDY ?= example-precision-release
 OUT ?= reports/$(STUDY)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint report bench clean
+.PHONY: help setup demo test lint report bench fixtures clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ lint: $(STAMP) ## Check style with ruff
 
 bench: $(STAMP) ## Run the benchmarks (ours against the peers, ratios printed)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+fixtures: $(STAMP) ## Regenerate the bundled (simulated) example trial and its REDCap and ADaM forms
+	$(BIN)/python -m analysis.fixtures
 
 clean: ## Remove generated reports and caches (keeps .venv)
 	rm -rf reports .pytest_cache .ruff_cache .hypothesis

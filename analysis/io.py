@@ -32,6 +32,11 @@ class RawTable:
     path: Path
     format: str
     label: str
+    # Other files the table was built from (a REDCap data dictionary), for the manifest's hashes.
+    inputs: tuple[Path, ...] = ()
+    # (item, count, reason) for values a source reader turned into missing values or rows it set
+    # aside (REDCap missing-data codes, ADaM rows of parameters the plan does not analyse).
+    notes: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -218,3 +223,24 @@ def _melt(frame: pd.DataFrame, spec: MeasurementsFile, cells: dict, by_visit: bo
         )
         pieces.append(piece)
     return pd.concat(pieces).sort_index(kind="stable")
+
+
+def read_sources(loaded: LoadedPlan) -> tuple[RawTable, pd.DataFrame, RawTable, pd.DataFrame]:
+    """Read the plan's data source (native files, a REDCap export or ADaM files).
+
+    Returns ``(participants_raw, participants, measurements_raw, measurements)`` exactly as
+    :func:`read_participants` and :func:`read_measurements` do, whatever the source, so validation
+    and derivation are shared.
+    """
+    data = loaded.plan.data
+    if data.redcap is not None:
+        from analysis.redcap import read_redcap
+
+        return read_redcap(loaded)
+    if data.adam is not None:
+        from analysis.adam import read_adam
+
+        return read_adam(loaded)
+    participants_raw, participants = read_participants(loaded)
+    measurements_raw, measurements = read_measurements(loaded)
+    return participants_raw, participants, measurements_raw, measurements

@@ -16,6 +16,7 @@ intact). Output tree of ``trialkit run PLAN --out DIR``::
       tables/missing.csv            missing values per outcome x visit x arm
       meta/arm_summaries.csv        per-arm summaries in metafor / RevMan layout
       meta/effect_sizes.csv         yi / vi per outcome x visit for meta-analysis
+      adam/adsl.xpt, adbds.xpt      the analysis dataset as CDISC ADaM (XPT v5 and CSV copies)
       figures/*.png, *.svg          trajectories and change distributions
       report.html                   the rendered report notebook
 """
@@ -116,6 +117,8 @@ def accounting_table(trial: Trial) -> pd.DataFrame:
         ("measurements", "analysis dataset", "visits with no record", n_added, "added as missing values (missed visit or dropout)"),
         ("measurements", "analysis dataset", "rows in the analysis dataset", len(dataset), "equals cells read plus visits with no record"),
     ]
+    for raw in (trial.participants_raw, trial.measurements_raw):
+        rows += [(raw.label, raw.path.name, item, count, reason) for item, count, reason in raw.notes]
     primary = plan.visits.primary
     for outcome in plan.outcomes:
         at_visit = dataset[(dataset["outcome"] == outcome.name) & (dataset["visit"] == primary)]
@@ -251,6 +254,9 @@ def run(
             written.append(write_bytes(parquet, trial.dataset.to_parquet(index=False)))
             for relative, frame in tables.items():
                 written.append(write_table(frame, staging / relative))
+            from analysis.adam import write_adam
+
+            written += write_adam(trial.dataset, trial.participants, plan, staging)
         with log.stage("draw figures"):
             from analysis.figures import trial_figures
 
@@ -288,6 +294,9 @@ def build_manifest(
                 "rows": raw.n_rows,
             }
         )
+        for extra in raw.inputs:
+            inputs.append({"role": f"{raw.label} (supporting file)", "path": str(extra),
+                           "sha256": sha256_file(extra), "bytes": extra.stat().st_size})
     files = [
         {"path": str(path.relative_to(root)), "sha256": sha256_file(path), "bytes": path.stat().st_size}
         for path in sorted(set(written))

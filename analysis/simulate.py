@@ -107,7 +107,7 @@ def simulate_trial(plan: Plan, seed: int) -> SimulatedTrial:
     for outcome in plan.outcomes:
         spec = sim.outcomes[outcome.name]
         low, high = outcome.range
-        baseline = np.clip(np.round(rng.normal(spec.baseline_mean, spec.baseline_sd, n), spec.decimals), low, high)
+        baseline = np.clip(np.round(rng.normal(spec.baseline_mean, spec.baseline_sd, n), spec.decimals), low, high) + 0.0
         mean_change = np.where(arm_is_treatment, spec.change_treatment, spec.change_control)
         shared = rng.standard_normal(n)[:, None]
         own = rng.standard_normal((n, len(weeks)))
@@ -115,7 +115,8 @@ def simulate_trial(plan: Plan, seed: int) -> SimulatedTrial:
         change = fraction[None, :] * mean_change[:, None] + spec.change_sd * (
             np.sqrt(rho) * shared + np.sqrt(1 - rho) * own
         )
-        values = np.clip(np.round(baseline[:, None] + change, spec.decimals), low, high)
+        # + 0.0 turns a rounded -0.0 into 0.0, which would otherwise print as "-0"
+        values = np.clip(np.round(baseline[:, None] + change, spec.decimals), low, high) + 0.0
         blank = rng.random((n, len(weeks))) < sim.missing_value_rate
         def text(value: float, decimals: int = spec.decimals) -> str:
             return f"{value:.{decimals}f}"

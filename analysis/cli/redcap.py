@@ -1,0 +1,58 @@
+"""``trialkit plan-from-redcap`` (draft a plan from a REDCap data dictionary) and
+``trialkit export-adam`` (write a plan's analysis dataset as CDISC ADaM ADSL + BDS)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from analysis.cli import app, console
+
+
+@app.command("plan-from-redcap")
+def plan_from_redcap_command(
+    dictionary: Path = typer.Argument(..., help="The REDCap data dictionary (CSV, 18 standard columns)."),
+    export: Path = typer.Option(None, "--export", help="The REDCap flat CSV export (its events become visits)."),
+    out: Path = typer.Option(None, "--out", help="Where to write the draft plan (YAML) [default: print it]."),
+) -> None:
+    """Draft a study plan for a REDCap project; check the lines marked CHECK and fill in every TODO."""
+    import pandas as pd
+
+    from analysis.errors import UsageError
+    from analysis.io import read_file
+    from analysis.output import write_text
+    from analysis.plan import DataFile
+    from analysis.redcap import draft_plan, read_dictionary
+
+    if not dictionary.is_file():
+        raise UsageError(f"data dictionary '{dictionary}' does not exist")
+    parsed = read_dictionary(dictionary.resolve())
+    events = None
+    if export is not None:
+        table = read_file(DataFile(path=str(export), format="csv"), Path.cwd(), "REDCap export")
+        if "redcap_event_name" in table.frame:
+            events = list(pd.unique(table.frame["redcap_event_name"].dropna()))
+    where = (out.parent if out is not None else Path.cwd()).resolve()
+    export_text = os.path.relpath(export.resolve(), where) if export is not None else "TODO-export.csv"
+    text = draft_plan(parsed, export_text, os.path.relpath(dictionary.resolve(), where), events)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text(out, text)
+        console.print(f"wrote draft plan {out}: check every line marked CHECK and fill in every TODO")
+
+
+@app.command("export-adam")
+def export_adam_command(
+    plan: Path = typer.Argument(..., help="The study plan (YAML)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write adam/adsl.xpt|csv and adam/adbds.xpt|csv into."),
+) -> None:
+    """Write the plan's analysis dataset as CDISC ADaM (ADSL + BDS) in SAS XPT v5 and CSV."""
+    from analysis.adam import write_adam
+    from analysis.pipeline import load_trial
+
+    trial = load_trial(plan)
+    for path in write_adam(trial.dataset, trial.participants, trial.plan, out):
+        console.print(f"wrote {path}")

@@ -5,3 +5,4 @@ from analysis.cli import grant  # noqa: F401
 from analysis.cli import meta  # noqa: F401
 from analysis.cli import escalc  # noqa: F401
 from analysis.cli import redcap  # noqa: F401
+from analysis.cli import replicate  # noqa: F401

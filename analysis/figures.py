@@ -58,9 +58,14 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
     labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
     frame = rows.assign(arm_label=rows["arm"].map(labels))
     order = [labels["control"], labels["treatment"]]
-    palette = {labels[a]: c for a, c in ARM_COLOURS.items()}
-    sns.boxplot(data=frame, x="arm_label", y="change", order=order, hue="arm_label", palette=palette,
-                ax=ax, showfliers=False, width=0.5, legend=False)
+    colours = [ARM_COLOURS["control"], ARM_COLOURS["treatment"]]
+    groups = [frame.loc[frame["arm_label"] == label, "change"].to_numpy() for label in order]
+    boxes = ax.boxplot(groups, positions=[0, 1], widths=0.5, showfliers=False, patch_artist=True,
+                       medianprops={"color": "0.15"})
+    for patch, colour in zip(boxes["boxes"], colours, strict=True):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.55)
+    ax.set_xticks([0, 1], order)
     # Seeded jitter of our own: seaborn's draws from the global RNG, so figures would differ run to run.
     jitter = np.random.default_rng(0)
     for position, label in enumerate(order):

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analysis.errors import PlanError
-from analysis.plan import Mcid
+from analysis.plan import Outcome
 
 PERCENT_READINGS = ("change_of_means", "mean_of_percent_changes")
 FOLD_READINGS = ("ratio_of_percent_improvements", "ratio_of_mean_changes", "ratio_of_responder_proportions")
@@ -75,28 +75,11 @@ class FollowUpVisit(_Strict):
     week: float = Field(gt=0)
 
 
-class PublishedOutcome(_Strict):
-    """An outcome as the replication treats it (range, direction, rounding, optional MCID)."""
+class PublishedOutcome(Outcome):
+    """A trial plan's outcome (range, direction, optional MCID) plus the rounding the replication
+    uses when it draws participant values."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    label: str
-    unit: str
-    range: tuple[float, float]
-    better: Literal["lower", "higher"]
     decimals: int = Field(default=1, ge=0, le=4)
-    mcid: Mcid | None = None
-    primary: bool = False
-
-    @field_validator("range")
-    @classmethod
-    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if value[0] >= value[1]:
-            raise ValueError(f"range must be [low, high] with low < high, found {list(value)}")
-        return value
-
-    @property
-    def improvement_sign(self) -> int:
-        return 1 if self.better == "higher" else -1
 
 
 class Claim(_Strict):

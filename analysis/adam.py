@@ -297,12 +297,14 @@ def derived_disagreements(bds: pd.DataFrame, long: pd.DataFrame, plan: Plan, fil
     :func:`~analysis.derive.derive_pct_change`; numbers agree when both are missing or they differ
     by at most 1e-8 x max(1, |ours|). CHG and PCHG are compared on post-baseline records only (on
     the baseline record ADaM leaves them to the sponsor). Nothing is checked when a participant x
-    parameter x visit repeats (validation reports that).
+    parameter x visit repeats or an AVAL is not a number (validation reports those).
     """
     if long.duplicated(["participant_id", "outcome", "visit"]).any():
         return []
     frame = long[["participant_id", "outcome", "visit"]].copy()
     frame["value"] = pd.to_numeric(long["value"], errors="coerce")
+    if (frame["value"].isna() & long["value"].notna()).any():
+        return []  # an AVAL that is not a number: validation names it; comparing would only blame CHG
     ours = derive_pct_change(derive_change(derive_baseline(frame, plan.visits.baseline)))
     rows = long["source_row"].to_numpy()
     source = bds.loc[rows]

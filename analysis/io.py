@@ -12,6 +12,7 @@ row and the file column its value came from (``source_row``, ``source_column``).
 
 from __future__ import annotations
 
+import codecs
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,15 @@ def _read_delimited(path: Path, spec: DataFile) -> pd.DataFrame:
     if not raw.strip():
         raise _fail(path, "file is empty", "the file is empty (no header, no rows)")
     encoding = "utf-8-sig" if spec.encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else spec.encoding
+    if encoding == "utf-8-sig" and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise _fail(
+            path,
+            f"text encoding is {spec.encoding}",
+            "starts with a UTF-16 byte-order mark (as Excel's 'Unicode text' writes); re-save the file "
+            "as UTF-8 CSV or set 'encoding: utf-16' for this file in the plan",
+            row=1,
+            value=repr(raw[:2]),
+        )
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -169,9 +179,16 @@ def canonical_columns(table: RawTable, spec: DataFile, required: list[str]) -> p
     missing = [name for name in required if name not in frame.columns]
     if missing:
         expected = [spec.column(name) for name in missing]
+        # pandas names empty header cells 'Unnamed: N': a title or merged cells above the header
+        unnamed = any(str(c).startswith("Unnamed: ") for c in table.frame.columns)
+        hint = (
+            "; row 1 has empty or merged cells, so it is not the header: delete any title rows above it"
+            if unnamed
+            else ""
+        )
         raise DataError(
             f"{table.path}: required column(s) {expected} not found; the file has "
-            f"{list(table.frame.columns)} (map names with 'columns' in the plan)",
+            f"{list(table.frame.columns)} (map names with 'columns' in the plan){hint}",
             pd.DataFrame([failure(str(table.path), 1, c, "required column", "") for c in expected]),
         )
     return frame

@@ -25,7 +25,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import optimize, stats
 
-from analysis.errors import UsageError
+from analysis.errors import ModelError, UsageError
 from analysis.models import ARMS, _design, _require_columns, _visit_rows
 from analysis.tidy import contrast_label, tidy_frame
 
@@ -367,7 +367,13 @@ def impute_outcome(
                     f"value(s), at least {p + 2} needed"
                 )
             design = np.concatenate([np.ones((m, y.shape[0], 1)), values[:, :, :k]], axis=2)
-            values[:, mis, k] = _draw_norm(design[:, obs, :], y[obs, k], design[:, mis, :], rng)
+            try:
+                values[:, mis, k] = _draw_norm(design[:, obs, :], y[obs, k], design[:, mis, :], rng)
+            except np.linalg.LinAlgError:
+                raise ModelError(
+                    f"cannot impute '{outcome}' at '{name}' in the {a} arm: the earlier visits used as "
+                    "predictors are collinear (for example a visit at which every observed value is the same)"
+                ) from None
     return Imputations(
         participant_id=wide.index.to_numpy(dtype=object),
         arm=arm,

@@ -101,17 +101,51 @@ def safe_child(root: Path, relative: str | Path) -> Path:
     return candidate
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _recover(destination: Path) -> None:
+    """Undo what an interrupted run left beside ``destination``.
+
+    * staging directories (``.NAME.PID.*.partial``) of runs whose process no longer exists are
+      removed (a running process's staging directory is left alone);
+    * if a run was killed between moving the old outputs aside and moving the new ones in,
+      ``destination`` is missing and ``.NAME.previous`` holds the complete old outputs: they are
+      moved back.
+    """
+    # exactly the names staged_directory makes (mkdtemp's random part has no dot)
+    staging_name = re.compile(rf"^\.{re.escape(destination.name)}\.(\d+)\.[^.]+\.partial$")
+    for stale in destination.parent.iterdir():
+        match = staging_name.match(stale.name)
+        if match and stale.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(stale, ignore_errors=True)
+    previous = destination.with_name(f".{destination.name}.previous")
+    if previous.is_dir() and not destination.exists():
+        os.replace(previous, destination)
+
+
 @contextlib.contextmanager
 def staged_directory(destination: Path) -> Iterator[Path]:
     """Yield a fresh staging directory; on success it replaces ``destination`` as a whole.
 
     On any error (or interruption) the staging directory is removed and ``destination`` is left
-    exactly as it was. The staging directory's name starts with ``.`` and ends in ``.partial`` so
-    it never looks like a finished output.
+    exactly as it was. The staging directory's name starts with ``.``, carries the process id and
+    ends in ``.partial`` so it never looks like a finished output; one left behind by a killed
+    process (SIGKILL runs no clean-up) is removed by the next run into the same destination.
     """
     destination = destination.resolve()
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent))
+    _recover(destination)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}.{os.getpid()}.", suffix=".partial", dir=destination.parent)
+    )
     try:
         yield staging
     except BaseException:
@@ -121,5 +155,6 @@ def staged_directory(destination: Path) -> Iterator[Path]:
     shutil.rmtree(previous, ignore_errors=True)
     if destination.exists():
         os.replace(destination, previous)
+    # (a kill between these two renames leaves the old outputs in `previous`; `_recover` restores them)
     os.replace(staging, destination)
     shutil.rmtree(previous, ignore_errors=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -176,10 +177,10 @@ class RunLog:
 def analysis_tables(trial: Trial, seed: int) -> dict[str, pd.DataFrame]:
     """Every result table of a run, keyed by its path inside the output directory."""
     from analysis.effects import effect_sizes_table
-    from analysis.summaries import meta_exports
     from analysis.missing import missing_table
     from analysis.models import models_table
     from analysis.responders import responders_table
+    from analysis.summaries import meta_exports
 
     plan = trial.plan
     dataset = trial.dataset
@@ -305,6 +306,7 @@ def build_manifest(
         "trialkit_version": metadata.version("trialkit"),
         "study": {"id": trial.plan.study.id, "title": trial.plan.study.title, "simulated": trial.plan.study.simulated},
         "command": command if command is not None else sys.argv,
+        "working_directory": os.getcwd(),  # relative paths in the command are relative to this
         "plan": {"path": str(trial.loaded.path), "sha256": trial.loaded.sha256},
         "inputs": inputs,
         "seed": seed,

@@ -15,7 +15,6 @@ import pandas as pd
 from analysis.plan import Plan, parse_plan
 from analysis.resources import notebook_path
 
-
 COUNT_COLUMNS = {"n", "n_missing", "n_treatment", "n_control", "n_boot", "seed", "count",
                  "events_treatment", "events_control", "n_expected", "n_observed"}
 STYLE = (

@@ -8,7 +8,7 @@ import pytest
 from analysis.errors import DataError
 from analysis.io import read_measurements, read_participants
 from analysis.plan import load_plan
-from tests.conftest import SMALL_MEASUREMENTS, SMALL_PARTICIPANTS, SMALL_PLAN
+from tests.conftest import SMALL_PARTICIPANTS, SMALL_PLAN
 
 
 def test_csv_is_read_as_text_with_file_row_numbers(small_trial):
@@ -67,8 +67,8 @@ def test_utf8_bom_is_transparent(small_trial):
     [
         (b"", "file is empty", ""),
         (b"participant_id,arm,age,disposition\n", "has data rows", ""),
-        ("participant_id,arm,age,disposition\nP1,T,40,completed\nP2,C\n".encode(), "has 4 fields like the header", 3),
-        ("participant_id;arm;age;disposition\nP1;T;40;completed\n".encode(), "delimiter is ','", 1),
+        (b"participant_id,arm,age,disposition\nP1,T,40,completed\nP2,C\n", "has 4 fields like the header", 3),
+        (b"participant_id;arm;age;disposition\nP1;T;40;completed\n", "delimiter is ','", 1),
         ("participant_id,arm,age,disposition\nP1,T,40,compl\xe9ted\n".encode("latin-1"), "text encoding is utf-8", 2),
     ],
     ids=["empty", "header-only", "truncated", "wrong-delimiter", "latin-1"],

@@ -11,8 +11,9 @@ import os
 import sys
 
 import typer
-from typer.exceptions import TyperException
 from rich.console import Console
+from rich.markup import escape
+from typer.exceptions import TyperException
 
 from analysis.errors import EXIT_USAGE, TrialkitError
 
@@ -31,7 +32,8 @@ EXIT_INTERNAL = 70
 
 def report_error(error: TrialkitError) -> None:
     """Print a user error as one readable message (and its failure table, if any) on stderr."""
-    console.print(f"[bold red]error:[/] {error}", markup=True, soft_wrap=True)
+    # escape: a message quotes user data, whose brackets must not be read as console markup
+    console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, soft_wrap=True)
 
 
 def run_cli(argv: list[str] | None = None) -> int:
@@ -56,7 +58,7 @@ def run_cli(argv: list[str] | None = None) -> int:
             raise
         console.print(
             f"[bold red]internal error[/] (a bug in trialkit, please report it): "
-            f"{type(exc).__name__}: {exc}. Set TRIALKIT_DEBUG=1 for the traceback."
+            f"{type(exc).__name__}: {escape(str(exc))}. Set TRIALKIT_DEBUG=1 for the traceback."
         )
         return EXIT_INTERNAL
     return int(result) if isinstance(result, int) else 0

@@ -1,8 +1,10 @@
 """Imports every command module so that each registers its command on the shared app."""
 
-from analysis.cli import run  # noqa: F401
-from analysis.cli import grant  # noqa: F401
-from analysis.cli import meta  # noqa: F401
-from analysis.cli import escalc  # noqa: F401
-from analysis.cli import redcap  # noqa: F401
-from analysis.cli import replicate  # noqa: F401
+from analysis.cli import (
+    escalc,  # noqa: F401
+    grant,  # noqa: F401
+    meta,  # noqa: F401
+    redcap,  # noqa: F401
+    replicate,  # noqa: F401
+    run,  # noqa: F401
+)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from analysis.cli import app, console
@@ -21,24 +22,25 @@ def _show_failures(error: DataError, failures_csv: Path | None) -> None:
     from analysis.validate import summarise_failures
 
     failures = error.failures
-    console.print(f"[bold red]invalid data:[/] {error}")
+    # every cell quotes user data: escape it so that brackets in it are not read as console markup
+    console.print(f"[bold red]invalid data:[/] {escape(str(error))}")
     if failures.empty:
         return
     counts = Table(title="Failures per rule", show_lines=False)
     for column in ("file", "column", "rule", "failures"):
         counts.add_column(column)
     for row in summarise_failures(failures).itertuples(index=False):
-        counts.add_row(Path(str(row.file)).name, str(row.column), str(row.rule), str(row.failures))
+        counts.add_row(*(escape(str(v)) for v in (Path(str(row.file)).name, row.column, row.rule, row.failures)))
     console.print(counts)
     first = Table(title="First failures (row as numbered in the file, header = row 1)")
     for column in ("file", "row", "column", "rule", "value"):
         first.add_column(column)
     for row in failures.head(20).itertuples(index=False):
-        first.add_row(Path(str(row.file)).name, str(row.row), str(row.column), str(row.rule), str(row.value))
+        first.add_row(*(escape(str(v)) for v in (Path(str(row.file)).name, row.row, row.column, row.rule, row.value)))
     console.print(first)
     if failures_csv is not None:
         write_table(failures, failures_csv)
-        console.print(f"all {len(failures)} failure(s) written to {failures_csv}")
+        console.print(f"all {len(failures)} failure(s) written to {escape(str(failures_csv))}")
 
 
 @app.command("validate")
@@ -84,15 +86,16 @@ def run_command(
             seed=seed,
             render_report=not no_report,
             progress=lambda stage: console.print(f"[cyan]>[/] {stage}"),
-            command=["trialkit", *sys.argv[1:]] if sys.argv[0].endswith("trialkit") else None,
+            # `python -m analysis` is the same program as `trialkit`: record it as the rerunnable command
+            command=["trialkit", *sys.argv[1:]] if sys.argv[0].endswith(("trialkit", "analysis/__main__.py")) else None,
         )
     except DataError as error:
         _show_failures(error, failures_csv)
         raise typer.Exit(error.exit_code) from None
     report = result / "report.html"
-    console.print(f"[green]done:[/] outputs in {result}")
+    console.print(f"[green]done:[/] outputs in {escape(str(result))}")
     if report.exists():
-        console.print(f"report: {report}")
+        console.print(f"report: {escape(str(report))}")
 
 
 @app.command("simulate")
@@ -119,9 +122,9 @@ def verify_command(
 
     result = verify(manifest)
     for item in result.changed_inputs:
-        console.print(f"[red]input changed since the run:[/] {item}")
+        console.print(f"[red]input changed since the run:[/] {escape(item)}")
     for item in result.differing_files:
-        console.print(f"[red]differs:[/] {item}")
+        console.print(f"[red]differs:[/] {escape(item)}")
     if not result.identical:
         raise typer.Exit(1)
     console.print(f"[green]verified:[/] {result.compared} files byte-identical to the recorded run")

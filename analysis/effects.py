@@ -560,14 +560,12 @@ def d_ppc2(
     sp = _pooled_sd(n_t, sd_pre_t, n_c, sd_pre_c)
     d = cp * ((post_t - pre_t) - (post_c - pre_c)) / sp
     k = big_n / (n_t * n_c)
+    method = "Morris (2008) d_ppc2 (pooled pretest SD, c_p approximation), eq. 25 variance, Wald CI"
+    if big_n <= 4 or r == 1:
+        # eq. 25 has (N - 4) and (1 - r) in denominators: no variance, so no CI
+        return _wald("d_ppc2", d, math.nan, ci_level, method, note="eq. 25 variance needs n_t + n_c > 4 and r < 1")
     vi = 2 * cp**2 * (1 - r) * k * (big_n - 2) / (big_n - 4) * (1 + d**2 / (2 * (1 - r) * k)) - d**2
-    return _wald(
-        "d_ppc2",
-        d,
-        vi,
-        ci_level,
-        "Morris (2008) d_ppc2 (pooled pretest SD, c_p approximation), eq. 25 variance, Wald CI",
-    )
+    return _wald("d_ppc2", d, vi, ci_level, method)
 
 
 # --------------------------------------------------------------------------------------------
@@ -966,7 +964,9 @@ def hedges_g_bootstrap(
 
 
 def _ratio_batch(t: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return t.mean(axis=-1) / c.mean(axis=-1)
+    # A resample whose control change is exactly 0 has an unbounded ratio: +/-inf is its value.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return t.mean(axis=-1) / c.mean(axis=-1)
 
 
 DATASET_COLUMNS = (

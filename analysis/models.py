@@ -486,6 +486,38 @@ def _mmrm_rows(
     return tidy_frame(rows)
 
 
+
+def _sensitivity_rows(dataset, plan, outcome, visit, covariates, participants, labels) -> pd.DataFrame:
+    """MI-ANCOVA and the tipping point for the primary outcome. Both are sensitivity analyses, so a
+    model that cannot be fitted (e.g. a collinear imputation model) becomes a row saying why,
+    instead of stopping the primary analysis."""
+    from analysis.errors import ModelError
+    from analysis.missing import multiple_imputation_ancova, tipping_point
+
+    shared = dict(
+        outcome=outcome.name,
+        visit=visit,
+        m=plan.analysis.imputations,
+        seed=plan.seed,
+        visits=[v.label for v in plan.visits.followup],
+        covariates=covariates,
+        participants=participants,
+        ci_level=plan.analysis.ci_level,
+        labels=labels,
+    )
+    rows = []
+    for name, fit in (
+        ("multiple imputation ANCOVA", lambda: multiple_imputation_ancova(dataset, **shared).effect),
+        ("tipping point", lambda: tipping_point(dataset, better=outcome.better, **shared).effect),
+    ):
+        try:
+            rows.append(fit())
+        except ModelError as error:
+            rows.append(tidy_frame([{"outcome": outcome.name, "visit": visit, "measure": name,
+                                     "ci_level": plan.analysis.ci_level, "method": name,
+                                     "note": f"not estimable: {error}"}]))
+    return pd.concat(rows, ignore_index=True)
+
 def models_table(
     dataset: pd.DataFrame,
     plan: Plan,
@@ -508,7 +540,6 @@ def models_table(
     --------
     >>> models_table(dataset, plan, participants).query("measure == 'adjusted mean difference'")  # doctest: +SKIP
     """
-    from analysis.missing import multiple_imputation_ancova, tipping_point
 
     covariates = list(plan.covariates)
     if covariates and participants is None:
@@ -550,32 +581,7 @@ def models_table(
         )
         frame = pd.concat([effect, means, mmrm], ignore_index=True)
         if outcome.name == primary:
-            mi = multiple_imputation_ancova(
-                dataset,
-                outcome=outcome.name,
-                visit=visit,
-                m=plan.analysis.imputations,
-                seed=plan.seed,
-                visits=[v.label for v in plan.visits.followup],
-                covariates=covariates,
-                participants=participants,
-                ci_level=ci_level,
-                labels=labels,
-            )
-            tp = tipping_point(
-                dataset,
-                outcome=outcome.name,
-                visit=visit,
-                better=outcome.better,
-                m=plan.analysis.imputations,
-                seed=plan.seed,
-                visits=[v.label for v in plan.visits.followup],
-                covariates=covariates,
-                participants=participants,
-                ci_level=ci_level,
-                labels=labels,
-            )
-            extra = pd.concat([mi.effect, tp.effect], ignore_index=True)
+            extra = _sensitivity_rows(dataset, plan, outcome, visit, covariates, participants, labels)
             extra["note"] = [f"{role}; sensitivity analysis; {n}" for n in extra["note"]]
             frame = pd.concat([frame, extra], ignore_index=True)
         frames.append(frame)

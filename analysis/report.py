@@ -58,6 +58,26 @@ def result_view(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return view.dropna(axis=1, how="all")
 
 
+def heading(text: str, level: int = 3) -> str:
+    """An HTML heading with its (plan- or data-derived) text escaped."""
+    return f"<h{level}>{html.escape(text)}</h{level}>"
+
+
+LISTING_COLUMNS = ["participant_id", "arm", "visit", "value", "baseline", "change", "pct_change"]
+
+
+def listing_html(dataset: pd.DataFrame, plan: Plan) -> str:
+    """The primary outcome's per-participant listing, only when the plan sets
+    ``analysis.listings: true``; otherwise a sentence saying identifiers are withheld."""
+    if not plan.analysis.listings:
+        return (
+            "<p>Participant listings are off (<code>analysis.listings: false</code> in the plan): "
+            "this report shows no participant identifiers.</p>"
+        )
+    rows = dataset.loc[dataset["outcome"] == plan.primary_outcome.name, LISTING_COLUMNS]
+    return heading(f"Listing: {plan.primary_outcome.label}") + html_table(rows, max_rows=len(rows))
+
+
 @dataclass(frozen=True)
 class RunOutputs:
     """The outputs of one ``trialkit run``, read back for rendering."""
@@ -72,7 +92,7 @@ class RunOutputs:
         return cls(run_dir=root, plan=plan)
 
     def table(self, relative: str) -> pd.DataFrame:
-        return pd.read_csv(self.run_dir / relative, keep_default_na=True)
+        return pd.read_csv(self.run_dir / relative, dtype={"participant_id": str})
 
     def heading_html(self) -> str:
         """Study title, design, arms, visits and outcomes; a SIMULATED banner when the data are."""

@@ -281,3 +281,19 @@ def test_models_table_with_mmrm_as_primary_model_and_hochberg(example_tables) ->
     assert mmrm["note"].str.contains("primary model").all()
     ancova_rows = table.loc[table["measure"] == "adjusted mean difference"]
     assert ancova_rows["note"].str.contains("secondary model|sensitivity analysis").all()
+
+
+def test_a_sensitivity_model_that_cannot_be_fitted_becomes_a_row_saying_why(example_tables, monkeypatch) -> None:
+    import analysis.missing
+    from analysis.errors import ModelError
+
+    def collinear(*_args, **_kwargs):
+        raise ModelError("cannot impute: collinear predictors")
+
+    monkeypatch.setattr(analysis.missing, "multiple_imputation_ancova", collinear)
+    trial, _ = example_tables
+    table = models_table(trial.dataset, trial.plan, trial.participants)
+    row = table[table["measure"] == "multiple imputation ANCOVA"]
+    assert len(row) == 1 and row["estimate"].isna().all()
+    assert "not estimable: cannot impute: collinear predictors" in row["note"].iloc[0]
+    assert (table["measure"] == "adjusted mean difference").any()  # the primary analysis still stands

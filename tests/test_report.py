@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.report import html_table, result_view
+from analysis.report import heading, html_table, listing_html, result_view
 from analysis.tidy import tidy_frame
 
 
@@ -23,3 +23,20 @@ def test_result_view_condenses_estimate_and_interval():
     assert view["estimate [CI]"].tolist() == ["-1.50 [-2.25, -0.75]"]
     assert "contrast" not in view.columns and "statistic" not in view.columns
     assert view.columns.tolist() == ["outcome", "visit", "measure", "estimate [CI]", "n_treatment", "n_control"]
+
+
+def test_listing_only_when_the_plan_asks():
+    from analysis.plan import parse_plan
+    from tests.conftest import SMALL_PLAN
+
+    dataset = pd.DataFrame({"participant_id": ["<b>P1</b>"], "arm": ["treatment"], "outcome": ["pain"],
+                            "visit": ["w8"], "value": [3.0], "baseline": [6.0], "change": [-3.0],
+                            "pct_change": [-50.0]})
+    off = listing_html(dataset, parse_plan(SMALL_PLAN))
+    assert "P1" not in off and "listings are off" in off
+    on = listing_html(dataset, parse_plan(SMALL_PLAN + "analysis:\n  listings: true\n"))
+    assert "&lt;b&gt;P1&lt;/b&gt;" in on and "<b>P1</b>" not in on
+
+
+def test_heading_escapes():
+    assert heading("<i>x</i>") == "<h3>&lt;i&gt;x&lt;/i&gt;</h3>"

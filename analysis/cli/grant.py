@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from analysis.cli import app, console
@@ -42,7 +43,7 @@ def grant_report_command(
         raise typer.Exit(error.exit_code) from None
     flow = report.flow
     console.print(
-        f"[green]grant report written:[/] {report.out_dir} ({len(report.files)} files); randomised "
+        f"[green]grant report written:[/] {escape(str(report.out_dir))} ({len(report.files)} files); randomised "
         f"{flow.n('randomised')}, analysed {flow.n('analysed', 'treatment')} treatment / "
         f"{flow.n('analysed', 'control')} control"
     )
@@ -148,4 +149,4 @@ def _write_power_outputs(frame: pd.DataFrame, d: float, n_use: float, r: float |
         fig, ax = plt.subplots(figsize=(7, 4.5))
         pw.plot_power_curve(curve, ax=ax)
         _save_figure(fig, staging, "power_curve")
-    console.print(f"[green]written:[/] {out}/power.csv, power_curve.csv, power_curve.png/svg")
+    console.print(f"[green]written:[/] {escape(str(out))}/power.csv, power_curve.csv, power_curve.png/svg")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from analysis.cli import app, console
 from analysis.errors import UsageError
@@ -90,6 +91,6 @@ def meta_command(
         write_bytes(forest, figure)
     summary = table.loc[table["type"] == "summary"].iloc[0]
     console.print(
-        f"pooled {summary['measure'] or 'effect'} ({method}, {test}): {summary['estimate']:.4g} "
+        f"pooled {escape(str(summary['measure'] or 'effect'))} ({method}, {test}): {summary['estimate']:.4g} "
         f"[{summary['ci_low']:.4g}, {summary['ci_high']:.4g}] from {fit.k} studies; I2 = {fit.i2:.1f}%"
     )

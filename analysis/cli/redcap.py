@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from analysis.cli import app, console
 
@@ -41,7 +42,7 @@ def plan_from_redcap_command(
         typer.echo(text, nl=False)
     else:
         write_text(out, text)
-        console.print(f"wrote draft plan {out}: check every line marked CHECK and fill in every TODO")
+        console.print(f"wrote draft plan {escape(str(out))}: check every line marked CHECK and fill in every TODO")
 
 
 @app.command("export-adam")
@@ -55,4 +56,4 @@ def export_adam_command(
 
     trial = load_trial(plan)
     for path in write_adam(trial.dataset, trial.participants, trial.plan, out):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from analysis.cli import app, console
 
@@ -31,5 +32,5 @@ def replicate_command(plan: Path = PLAN, out: Path = OUT, seed: int = SEED, no_r
 
         table = pd.read_csv(check)
         ok = int(table["within_tolerance"].sum())
-        console.print(f"headline figures reproduced within tolerance: {ok} of {len(table)} (see {check})")
-    console.print(f"[green]done:[/] outputs in {result}")
+        console.print(f"headline figures reproduced within tolerance: {ok} of {len(table)} (see {escape(str(check))})")
+    console.print(f"[green]done:[/] outputs in {escape(str(result))}")

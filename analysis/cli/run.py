@@ -110,7 +110,7 @@ def simulate_command(
 
     written = write_simulated_trial(load_plan(plan), seed, out)
     for path in written:
-        console.print(f"wrote {path} ({len(pd.read_csv(path))} rows, simulated, seed {seed})")
+        console.print(f"wrote {escape(str(path))} ({len(pd.read_csv(path))} rows, simulated, seed {seed})")
 
 
 @app.command("verify")

@@ -374,6 +374,15 @@ def parse_published(text: str, source: str = "<published plan>") -> PublishedTri
         raise PlanError(f"{source}: {_describe(model, errors[0])}{more}") from None
 
 
+def is_published_results(path: str | Path) -> bool:
+    """Whether a YAML file declares itself a published-results plan (``document: published-results``)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # the ordinary plan loader reports the problem in its own words
+    return isinstance(raw, dict) and raw.get("document") == "published-results"
+
+
 def load_published(path: str | Path) -> LoadedPublished:
     """Read and validate a published-results plan file.
 

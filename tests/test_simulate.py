@@ -43,3 +43,27 @@ def test_same_seed_same_trial_other_seed_other_trial():
 def test_plan_without_simulation_section_is_exit_2(small_trial, capsys):
     assert run_cli(["simulate", str(small_trial()), "--seed", "1"]) == 2
     assert "no 'simulation' section" in capsys.readouterr().err
+
+
+def test_simulate_from_a_published_results_plan_is_calibrated(tmp_path, capsys):
+    import pandas as pd
+
+    published = REPO / "data" / "studies" / "redefined-protocol-2023.yaml"
+    assert run_cli(["simulate", str(published), "--seed", "3", "--out", str(tmp_path / "sim")]) == 0
+    plan = load_plan(tmp_path / "sim" / "plan.yaml").plan
+    assert plan.study.simulated
+    values = pd.read_csv(tmp_path / "sim" / "measurements.csv").query("outcome == 'pain_intensity'")
+    arms = pd.read_csv(tmp_path / "sim" / "participants.csv").set_index("participant_id")["arm"]
+    values["arm"] = values["participant_id"].map(arms)
+    wide = values.pivot_table(index=["arm", "participant_id"], columns="visit", values="value").dropna()
+    means = wide.groupby(level="arm").mean()  # complete pairs, as the percent change is defined
+    percent = 100 * (means[plan.visits.primary] - means[plan.visits.baseline]) / means[plan.visits.baseline]
+    # the paper printed pain intensity -42% (treatment) vs -18% (control); integer NRS scores limit precision
+    treatment_code, control_code = plan.arms.treatment.codes[0], plan.arms.control.codes[0]
+    assert abs(percent[treatment_code] - -42) < 0.5 and abs(percent[control_code] - -18) < 0.5
+
+
+def test_simulate_refuses_a_single_patient_case(tmp_path, capsys):
+    case = REPO / "data" / "studies" / "case-43m.yaml"
+    assert run_cli(["simulate", str(case), "--seed", "1", "--out", str(tmp_path)]) == 2
+    assert "single-patient case" in capsys.readouterr().err

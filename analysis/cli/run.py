@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from analysis.cli import app, console
-from analysis.errors import DataError
+from analysis.errors import DataError, UsageError
 
 PlanArgument = typer.Argument(..., help="The study plan (YAML), e.g. data/studies/example-precision-release.yaml.")
 
@@ -104,10 +104,28 @@ def simulate_command(
     seed: int = typer.Option(..., "--seed", help="Seed of the generator (recorded by the caller)."),
     out: Path = typer.Option(None, "--out", help="Folder to write into [default: the paths the plan names]."),
 ) -> None:
-    """Draw a SIMULATED trial from the plan's 'simulation' section and write it as CSV."""
+    """Draw a SIMULATED trial and write it as CSV.
+
+    From a trial plan: the plan's 'simulation' section. From a published-results plan
+    (document: published-results): a trial calibrated by construction to the published headline
+    figures, written with its generated trial plan into --out (required then).
+    """
     from analysis.plan import load_plan
+    from analysis.published import is_published_results, load_published
     from analysis.simulate import write_simulated_trial
 
+    if is_published_results(plan):
+        from analysis.published import PublishedTrial
+        from analysis.replicate import write_replication_trial
+
+        published = load_published(plan).plan
+        if not isinstance(published, PublishedTrial):
+            raise UsageError(f"{plan} describes a single-patient case; there is no trial to simulate (use trialkit replicate)")
+        if out is None:
+            raise UsageError("simulating from a published-results plan needs --out DIR")
+        trial_plan = write_replication_trial(published, out, seed)
+        console.print(f"wrote calibrated SIMULATED trial (seed {seed}); analyse it with: trialkit run {escape(str(trial_plan))}")
+        return
     written = write_simulated_trial(load_plan(plan), seed, out)
     for path in written:
         console.print(f"wrote {escape(str(path))} ({len(pd.read_csv(path))} rows, simulated, seed {seed})")

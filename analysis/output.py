@@ -131,6 +131,20 @@ def _recover(destination: Path) -> None:
         os.replace(previous, destination)
 
 
+def _refuse_foreign(destination: Path) -> None:
+    """Only an empty folder or an earlier trialkit output (it has ``manifest.json``) may be
+    replaced: ``--out ~/Documents`` must never delete a user's files."""
+    from analysis.errors import UsageError
+
+    if destination.exists() and not destination.is_dir():
+        raise UsageError(f"output path '{destination}' is a file, not a directory")
+    if destination.is_dir() and any(destination.iterdir()) and not (destination / "manifest.json").is_file():
+        raise UsageError(
+            f"output directory '{destination}' already holds files that are not a trialkit output "
+            "(no manifest.json); choose an empty or new --out directory"
+        )
+
+
 @contextlib.contextmanager
 def staged_directory(destination: Path) -> Iterator[Path]:
     """Yield a fresh staging directory; on success it replaces ``destination`` as a whole.
@@ -143,6 +157,7 @@ def staged_directory(destination: Path) -> Iterator[Path]:
     destination = destination.resolve()
     destination.parent.mkdir(parents=True, exist_ok=True)
     _recover(destination)
+    _refuse_foreign(destination)
     staging = Path(
         tempfile.mkdtemp(prefix=f".{destination.name}.{os.getpid()}.", suffix=".partial", dir=destination.parent)
     )

@@ -32,7 +32,7 @@ def test_power_simulation_writes_table_and_curves(tmp_path, capsys):
     table = pd.read_csv(out / "power.csv")
     sim = table[table["method"].str.startswith("simulated")].iloc[0]
     assert (sim["n_sims"], sim["seed"]) == (400, 7)
-    assert {p.name for p in out.iterdir()} == {"power.csv", "power_curve.csv", "power_curve.png", "power_curve.svg"}
+    assert {p.name for p in out.iterdir()} == {"power.csv", "power_curve.csv", "power_curve.png", "power_curve.svg", "manifest.json"}
 
 
 @pytest.mark.parametrize(
@@ -128,3 +128,14 @@ def test_grant_report_with_adverse_events(tmp_path, capsys):
 def test_grant_report_bad_period(tmp_path, capsys):
     assert run_cli(["grant-report", str(PLAN), "--period-end", "31/12/2023x", "--out", str(tmp_path / "o"), "--no-report"]) == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def test_power_manifest_records_command_and_seed(tmp_path):
+    import json
+
+    out = tmp_path / "power"
+    assert run_cli(["power", "--d", "0.5", "--n", "64", "--simulate", "100", "--seed", "3", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3
+    assert {f["path"] for f in manifest["files"]} == {"power.csv", "power_curve.csv", "power_curve.png", "power_curve.svg"}
+    assert run_cli(["power", "--d", "0.5", "--n", "64", "--out", str(out)]) == 0  # an earlier output may be replaced

@@ -28,6 +28,7 @@ def test_staged_directory_replaces_only_on_success(tmp_path):
     out = tmp_path / "run"
     with staged_directory(out) as stage:
         (stage / "a.txt").write_text("first")
+        (stage / "manifest.json").write_text("{}")
     assert (out / "a.txt").read_text() == "first"
     with pytest.raises(RuntimeError), staged_directory(out) as stage:
         (stage / "a.txt").write_text("second")
@@ -40,3 +41,25 @@ def test_safe_child_refuses_escape(tmp_path):
     assert safe_child(tmp_path, "tables/x.csv") == (tmp_path / "tables/x.csv").resolve()
     with pytest.raises(ValueError, match="escapes the output directory"):
         safe_child(tmp_path, "../outside.csv")
+
+
+def test_a_folder_that_is_not_a_trialkit_output_is_never_replaced(tmp_path):
+    from analysis.errors import UsageError
+
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "thesis.docx").write_text("years of work")
+    with pytest.raises(UsageError, match="not a trialkit output"), staged_directory(documents) as stage:
+        (stage / "manifest.json").write_text("{}")
+    assert (documents / "thesis.docx").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["documents"]
+
+
+def test_an_empty_folder_or_an_earlier_output_may_be_replaced(tmp_path):
+    for name in ("empty", "earlier"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "earlier" / "manifest.json").write_text("{}")
+    for name in ("empty", "earlier"):
+        with staged_directory(tmp_path / name) as stage:
+            (stage / "manifest.json").write_text('{"new": true}')
+        assert (tmp_path / name / "manifest.json").read_text() == '{"new": true}'

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,18 +121,20 @@ def power_command(
                       "" if pd.isna(row.power) else f"{row.power:.4f}", "" if pd.isna(row.mc_se) else f"{row.mc_se:.4f}")
     typer.echo(_render(table))
     if out is not None:
-        _write_power_outputs(frame, d, n_use, r, alpha, out)
+        _write_power_outputs(frame, d, n_use, r, alpha, out, seed if simulate else None)
 
 
 def _render(table: Table) -> str:
     from rich.console import Console
 
-    buffer = Console(width=140, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    buffer = Console(width=140, record=True, file=io.StringIO())
     buffer.print(table)
     return buffer.export_text()
 
 
-def _write_power_outputs(frame: pd.DataFrame, d: float, n_use: float, r: float | None, alpha: float, out: Path) -> None:
+def _write_power_outputs(
+    frame: pd.DataFrame, d: float, n_use: float, r: float | None, alpha: float, out: Path, seed: int | None
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,7 +142,7 @@ def _write_power_outputs(frame: pd.DataFrame, d: float, n_use: float, r: float |
 
     from analysis import power as pw
     from analysis.grant import _save_figure
-    from analysis.output import staged_directory, write_table
+    from analysis.output import staged_directory, write_table, write_text
 
     top = max(int(math.ceil(n_use)) * 2, 20)
     grid = sorted({int(x) for x in np.linspace(4, top, 40)})
@@ -149,4 +154,19 @@ def _write_power_outputs(frame: pd.DataFrame, d: float, n_use: float, r: float |
         fig, ax = plt.subplots(figsize=(7, 4.5))
         pw.plot_power_curve(curve, ax=ax)
         _save_figure(fig, staging, "power_curve")
+        write_text(staging / "manifest.json", json.dumps(_power_manifest(staging, seed), indent=2) + "\n")
     console.print(f"[green]written:[/] {escape(str(out))}/power.csv, power_curve.csv, power_curve.png/svg")
+
+
+def _power_manifest(folder: Path, seed: int | None) -> dict:
+    """Provenance of a power run: the command (all parameters), seed, versions, files written."""
+    from analysis.pipeline import package_versions, sha256_file
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {
+        "command": ["trialkit", *sys.argv[1:]],
+        "seed": seed,
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "files": [{"path": str(p.relative_to(folder)), "sha256": sha256_file(p)} for p in files],
+    }

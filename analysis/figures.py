@@ -80,6 +80,34 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
     return ax
 
 
+def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
+    """Treatment minus control at every visit with its CI: the MMRM LS-mean differences, and the
+    ANCOVA adjusted difference at the primary visit beside them, from the models table."""
+    ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
+    spec = plan.outcome(outcome)
+    weeks = plan.visits.weeks
+    rows = models[(models["outcome"] == outcome) & ~models["method"].astype(str).str.contains("HC3", regex=False)]
+    series = (
+        ("LS-mean difference", "MMRM (LS-mean difference)", "o", ARM_COLOURS["treatment"], 0.0),
+        ("adjusted mean difference", "ANCOVA (adjusted difference)", "s", "0.35", 0.25),
+    )
+    for measure, label, marker, colour, shift in series:
+        chosen = rows[(rows["measure"] == measure) & rows["estimate"].notna()].drop_duplicates("visit")
+        if chosen.empty:
+            continue
+        x = chosen["visit"].map(weeks) + shift
+        ax.errorbar(x, chosen["estimate"], yerr=[chosen["estimate"] - chosen["ci_low"], chosen["ci_high"] - chosen["estimate"]],
+                    fmt=marker, color=colour, capsize=3, label=label)
+    ax.axhline(0, color="0.6", lw=0.8, ls="--")
+    ax.set_xticks([weeks[v.label] for v in plan.visits.followup], [v.label for v in plan.visits.followup])
+    ax.set_ylabel(f"{plan.arms.treatment.label} - {plan.arms.control.label} ({spec.unit})", fontsize=8)
+    favoured = "below" if spec.better == "lower" else "above"
+    ax.set_title(f"{spec.label}: effect by visit ({plan.analysis.ci_level:.0%} CI; {favoured} 0 favours treatment)", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    sns.despine(ax=ax)
+    return ax
+
+
 def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` atomically, without timestamps, then close the figure."""
     import io
@@ -94,10 +122,14 @@ def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
     return written
 
 
-def trial_figures(descriptives: pd.DataFrame, dataset: pd.DataFrame, plan: Plan, out_dir: Path) -> list[Path]:
-    """Every standard figure of a run: trajectories and change distributions per outcome."""
+def trial_figures(
+    descriptives: pd.DataFrame, dataset: pd.DataFrame, models: pd.DataFrame, plan: Plan, out_dir: Path
+) -> list[Path]:
+    """Every standard figure of a run: trajectories, change distributions and effects by visit."""
     written = []
     for outcome in plan.outcomes:
+        ax = plot_effects_by_visit(models, outcome.name, plan)
+        written += save_figure(ax.figure, out_dir / f"effect_by_visit_{outcome.name}")
         ax = plot_trajectories(descriptives, outcome.name, plan)
         written += save_figure(ax.figure, out_dir / f"trajectory_{outcome.name}")
         ax = plot_change_distribution(dataset, outcome.name, plan)

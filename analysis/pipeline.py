@@ -261,7 +261,9 @@ def run(
         with log.stage("draw figures"):
             from analysis.figures import trial_figures
 
-            written += trial_figures(tables["tables/descriptives.csv"], trial.dataset, plan, staging / "figures")
+            written += trial_figures(
+                tables["tables/descriptives.csv"], trial.dataset, tables["tables/models.csv"], plan, staging / "figures"
+            )
         write_text(staging / "plan.yaml", trial.loaded.path.read_text(encoding="utf-8-sig"))
         written.append(staging / "plan.yaml")
         if render_report:

@@ -37,7 +37,7 @@ def test_every_output_is_written(example_run):
     for relative in TABLES + ["data/analysis_dataset.parquet", "manifest.json", "report.html", "plan.yaml"]:
         assert (example_run / relative).is_file(), relative
     for outcome in ("pain_interference", "pain_intensity", "trunk_rotation"):
-        for kind in ("trajectory", "change"):
+        for kind in ("trajectory", "change", "effect_by_visit"):
             for suffix in ("png", "svg"):
                 assert (example_run / "figures" / f"{kind}_{outcome}.{suffix}").stat().st_size > 1000
 

@@ -84,3 +84,11 @@ def small_trial(tmp_path: Path):
         return plan_path
 
     return write
+
+
+# Property tests run the same examples on every machine, so a CI result can be reproduced; the
+# examples still come from hypothesis' search (derandomize seeds it from each test's source).
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("trialkit", derandomize=True, print_blob=True)
+settings.load_profile("trialkit")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analysis import effects as E
@@ -583,6 +583,10 @@ def test_smd_invariant_to_rescaling(a, b, scale, shift):
 @given(arm, arm, st.integers(2, 10))
 def test_ci_width_shrinks_as_n_grows(a, b, factor):
     small = E.standardized_mean_difference(*a, *b)
+    # Not true for every input: at n = 2 per arm with |g| ~ 5 (d ~ 9), more data undo J's strong
+    # shrinkage and the g^2 / (2 N) term of the LS variance outgrows 1/n1 + 1/n2 (hypothesis found
+    # n = 2, d = 9). It holds over the range of effects trials meet, which is what we claim.
+    assume(abs(small.estimate) <= 2)
     big = E.standardized_mean_difference(a[0] * factor, a[1], a[2], b[0] * factor, b[1], b[2])
     assert big.ci_high - big.ci_low < small.ci_high - small.ci_low
     small_md = E.mean_difference(*a, *b)

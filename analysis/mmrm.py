@@ -62,13 +62,24 @@ freedom are Satterthwaite's:
     g_k = \\frac{\\partial\\, l'A^{-1}(\\theta) l}{\\partial\\theta_k},
 
 H the observed information of :math:`\\theta` (Hessian of :math:`-\\ell_R`, by central differences
-of the analytic gradient; nlme's ``apVar`` is the same matrix) and g analytic:
+of the analytic gradient) and g analytic:
 :math:`g_k = \\sum_{\\text{patterns}} \\sum_{ab} (W J_k W)_{ab}\\, u' (\\textstyle\\sum_i
 X_{i,a}'X_{i,b}) u` with :math:`u = A^{-1} l`, :math:`J_k = \\partial\\Sigma/\\partial\\theta_k`.
-The value does not depend on how :math:`\\theta` is parameterised. emmeans'
-``mode = "appx-satterthwaite"`` for ``gls`` estimates g by regressing the change of
-``vcov(beta)`` on the change of the variance parameters over a few refits to randomly perturbed
-responses; on the reference data its df differ from these exact ones by 0.2-2.4%. With one visit
+The value does not depend on how :math:`\\theta` is parameterised.
+
+R computes the same quantity numerically, and the numerical error is what separates its df from
+these. nlme's ``apVar`` is the inverse Hessian of the same REML log-likelihood (sigma free, not
+profiled) in the parameters (``log((1 + rho)/(1 - rho))`` per correlation, log SD ratios, log
+sigma); at the optimum it is our :math:`H^{-1}` up to the reparameterisation, but nlme takes the
+Hessian with ``fdHess`` with steps ``max(|par|, 0.05) * eps^(1/3)``, i.e. 3e-7 for a log SD ratio
+near 0, where a few units in the last place of the log-likelihood (about 1e-12) move a second
+difference by several percent. emmeans' ``mode = "appx-satterthwaite"`` for ``gls`` estimates g by
+regressing the change of ``vcov(beta)`` on the change of those parameters over refits to responses
+perturbed by N(0, (0.01 sigma)^2). Replaying emmeans' refits with R's own random numbers (the
+reference script's seed) moves the df by at most 0.2% from the exact ones; with g held fixed,
+rounding noise of +-4 ulp in the log-likelihood alone spreads fdHess-based df by 2% (SD) at weeks 4
+and 8 and 0.3% at week 12 of the reference data, where R's df differ from ours by -2.4%, -2.1% and
++0.2%. The exact df are therefore kept; R's are a noisy estimate of them. With one visit
 the df reduce to the ANCOVA residual df n - p, and with complete data, an unstructured covariance
 and ``baseline_by_visit`` to the per-visit ANCOVA's n - q (both tested).
 
@@ -858,7 +869,8 @@ def fit_mmrm(
     Matches R ``nlme::gls(correlation = corSymm, weights = varIdent, method = "REML")`` with
     ``emmeans(mode = "appx-satterthwaite")``: REML log-likelihood, fixed effects, SEs,
     contrasts and LS-means to 1e-4 relative, covariance to 1e-3, Satterthwaite df within 2.5%
-    (emmeans approximates them numerically; see the module docstring) (tests/test_mmrm.py).
+    (tests/test_mmrm.py): nlme/emmeans compute the df with a finite-difference Hessian (fdHess)
+    whose rounding error is of that size on these data; ours are exact (module docstring).
 
     Examples
     --------

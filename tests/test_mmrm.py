@@ -89,8 +89,11 @@ def test_visit_contrasts_match_emmeans(fit, ref):
     assert rel(got["estimate"], expected["estimate"]) < 1e-4
     assert rel(got["std_error"], expected["SE"]) < 1e-4
     assert rel(got["statistic"], expected["estimate"] / expected["SE"]) < 1e-4
-    # emmeans' appx-satterthwaite estimates d vcov / d theta from random refits; our gradient is
-    # analytic (exactness checked in the one-visit and per-visit ANCOVA tests below).
+    # R's df carry numerical error: nlme's apVar is an fdHess Hessian whose 3e-7 step for the
+    # near-zero log SD ratio (week 8 / week 4) turns a few ulp of rounding in the log-likelihood
+    # into ~2% (SD) in the week-4/8 df, and emmeans' appx-satterthwaite regresses d vcov / d theta
+    # on 8 random refits (<= 0.2% here). Ours are exact (checked in the one-visit and per-visit
+    # ANCOVA tests below), so only agreement within that numerical noise can be asked for.
     assert rel(got["df"], expected["df_satterthwaite"]) < 0.025
     # CI and p move (slightly) with the df: within 1e-3 SE of R's limits, p to 1e-3 relative...
     for side in ("ci_low", "ci_high"):

@@ -194,10 +194,10 @@ def _primary_n(trial) -> tuple[int, int, str]:
 
         fit = ancova(trial.dataset, outcome=outcome, visit=visit, covariates=plan.covariates, participants=trial.participants)
         return fit.n_treatment, fit.n_control, "analysis.models.ancova"
-    raise UsageError(
-        "grant-report reconciles CONSORT counts with an ANCOVA primary analysis; "
-        f"primary_model '{plan.analysis.primary_model}' is not supported yet"
-    )
+    from analysis.models import fit_plan_mmrm
+
+    fit = fit_plan_mmrm(trial.dataset, plan, outcome, plan.covariates, trial.participants)
+    return fit.n_treatment, fit.n_control, "analysis.models.fit_plan_mmrm"
 
 
 def write_grant_report(

@@ -235,6 +235,7 @@ class _Problem:
     patterns: list[_Pattern]
     n_obs: int
     n_participants: int
+    n_by_arm: dict[str, int]  # participants in the fit per arm label
     n_dropped_missing: int
     n_dropped_covariate: int
     x: np.ndarray
@@ -439,6 +440,7 @@ def _build_problem(
         patterns=patterns,
         n_obs=len(frame),
         n_participants=n_subjects,
+        n_by_arm={str(label): int(counts.get(label, 0)) for label in (treatment, control)},
         n_dropped_missing=n_dropped_missing,
         n_dropped_covariate=n_dropped_covariate,
         x=x,
@@ -784,6 +786,8 @@ class MmrmResult:
     contrasts: pd.DataFrame
     lsmeans: pd.DataFrame
     n_participants: int
+    n_treatment: int  # participants with at least one observed visit in the fit, per arm
+    n_control: int
     n_obs: int
     n_dropped_missing: int
     n_dropped_covariate: int
@@ -924,6 +928,7 @@ def fit_mmrm(
         fallback_reason=reason, reml_loglik=fit.reml_loglik, converged=True,
         iterations=fit.iterations, method=method, visits=tuple(problem.visits),
         contrasts=contrasts, lsmeans=lsmeans, n_participants=problem.n_participants,
+        n_treatment=problem.n_by_arm[treatment], n_control=problem.n_by_arm[control],
         n_obs=problem.n_obs, n_dropped_missing=problem.n_dropped_missing,
         n_dropped_covariate=problem.n_dropped_covariate,
     )

@@ -431,15 +431,17 @@ def _mean_rows(result: AncovaResult, note: str) -> list[dict[str, object]]:
     return rows
 
 
-def _mmrm_rows(
+def fit_plan_mmrm(
     dataset: pd.DataFrame,
     plan: Plan,
     outcome: str,
-    covariates: Sequence[str],
-    participants: pd.DataFrame | None,
-    role: str,
-) -> pd.DataFrame:
-    from analysis.errors import ModelError
+    covariates: Sequence[str] = (),
+    participants: pd.DataFrame | None = None,
+):
+    """The plan's MMRM for one outcome: value ~ baseline + arm * visit (+ covariates) over the
+    follow-up visits, with the plan's covariance structure and fallbacks. Returns the
+    :class:`analysis.mmrm.MmrmResult` (its ``n_treatment`` / ``n_control`` are the participants
+    the fit used, which CONSORT's analysed counts must equal)."""
     from analysis.mmrm import fit_mmrm
 
     followup = [v.label for v in plan.visits.followup]
@@ -452,16 +454,29 @@ def _mmrm_rows(
         extra["participant_id"] = extra["participant_id"].astype(str)
         data["participant_id"] = data["participant_id"].astype(str)
         data = data.merge(extra, on="participant_id", how="left")
+    return fit_mmrm(
+        data,
+        covariates=list(covariates),
+        visit_order=followup,
+        ci_level=plan.analysis.ci_level,
+        covariance=plan.analysis.mmrm_covariance,
+        fallback=tuple(plan.analysis.mmrm_fallback),
+    )
+
+
+def _mmrm_rows(
+    dataset: pd.DataFrame,
+    plan: Plan,
+    outcome: str,
+    covariates: Sequence[str],
+    participants: pd.DataFrame | None,
+    role: str,
+) -> pd.DataFrame:
+    from analysis.errors import ModelError
+
     contrast = contrast_label(plan.arms.treatment.label, plan.arms.control.label)
     try:
-        fit = fit_mmrm(
-            data,
-            covariates=list(covariates),
-            visit_order=followup,
-            ci_level=plan.analysis.ci_level,
-            covariance=plan.analysis.mmrm_covariance,
-            fallback=tuple(plan.analysis.mmrm_fallback),
-        )
+        fit = fit_plan_mmrm(dataset, plan, outcome, covariates, participants)
     except ModelError as error:
         if role == "primary outcome; primary model":
             raise  # the primary analysis must fail loudly, never become a blank row

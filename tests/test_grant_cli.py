@@ -139,3 +139,23 @@ def test_power_manifest_records_command_and_seed(tmp_path):
     assert manifest["seed"] == 3
     assert {f["path"] for f in manifest["files"]} == {"power.csv", "power_curve.csv", "power_curve.png", "power_curve.svg"}
     assert run_cli(["power", "--d", "0.5", "--n", "64", "--out", str(out)]) == 0  # an earlier output may be replaced
+
+
+def test_grant_report_reconciles_consort_with_an_mmrm_primary_analysis(tmp_path):
+    from analysis.models import fit_plan_mmrm
+    from analysis.pipeline import load_trial
+    from tests.conftest import EXAMPLE_PLAN
+
+    examples = EXAMPLE_PLAN.parent.parent / "examples"
+    text = EXAMPLE_PLAN.read_text().replace("primary_model: ancova", "primary_model: mmrm")
+    plan = tmp_path / "mmrm.yaml"
+    plan.write_text(text.replace("path: ../examples", f"path: {examples}"))
+    out = tmp_path / "grant"
+    assert run_cli(["grant-report", str(plan), "--period-end", "2023-12-31", "--out", str(out), "--no-report"]) == 0
+    counts = pd.read_csv(out / "tables" / "consort_counts.csv")
+    analysed = counts[counts["stage"] == "analysed"].set_index("arm")["n"]
+    trial = load_trial(plan)
+    fit = fit_plan_mmrm(trial.dataset, trial.plan, "pain_interference", trial.plan.covariates, trial.participants)
+    # the MMRM uses everyone with a baseline and at least one follow-up value: more than the ANCOVA's 53/57
+    assert (fit.n_treatment, fit.n_control) == (57, 60)
+    assert (analysed["treatment"], analysed["control"]) == (57, 60)

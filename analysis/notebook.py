@@ -21,6 +21,19 @@ from analysis.output import write_bytes
 KERNEL_NAME = "python3"
 
 
+def _ipc_kernel_manager():
+    """A kernel manager that talks to the kernel over local IPC sockets instead of TCP: nothing is
+    exposed on the network, and ipykernel does not print its unencrypted-TCP warning into the user's
+    terminal on every report."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IpcKernelManager
+
+
 class NotebookError(RuntimeError):
     """A notebook failed while executing (a bug in trialkit or its template, not a user mistake)."""
 
@@ -86,6 +99,7 @@ def render_notebook(template: Path, parameters: Mapping[str, object], out_html: 
                     cwd=work,
                     progress_bar=False,
                     log_output=False,
+                    kernel_manager_class=_ipc_kernel_manager(),
                 )
         except papermill.PapermillExecutionError as exc:
             raise NotebookError(f"{template.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None

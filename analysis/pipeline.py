@@ -121,15 +121,21 @@ def accounting_table(trial: Trial) -> pd.DataFrame:
     for raw in (trial.participants_raw, trial.measurements_raw):
         rows += [(raw.label, raw.path.name, item, count, reason) for item, count, reason in raw.notes]
     primary = plan.visits.primary
+    covariates = trial.participants.set_index("participant_id")[list(plan.covariates)]
     for outcome in plan.outcomes:
         at_visit = dataset[(dataset["outcome"] == outcome.name) & (dataset["visit"] == primary)]
-        no_follow_up = int(at_visit["value"].isna().sum())
-        no_baseline = int((at_visit["value"].notna() & at_visit["baseline"].isna()).sum())
-        analysed = len(at_visit) - no_follow_up - no_baseline
+        has_value = at_visit["value"].notna()
+        has_baseline = at_visit["baseline"].notna()
+        has_covariates = covariates.reindex(at_visit["participant_id"]).notna().all(axis=1).to_numpy()
+        no_follow_up = int((~has_value).sum())
+        no_baseline = int((has_value & ~has_baseline).sum())
+        no_covariate = int((has_value & has_baseline & ~has_covariates).sum())
+        analysed = len(at_visit) - no_follow_up - no_baseline - no_covariate
         rows += [
             ("primary visit", outcome.name, f"participants analysed at {primary} (complete cases)", analysed, ""),
             ("primary visit", outcome.name, "excluded: no value at the primary visit", no_follow_up, "missing follow-up"),
             ("primary visit", outcome.name, "excluded: no baseline value", no_baseline, "missing baseline"),
+            ("primary visit", outcome.name, "excluded: a covariate is missing", no_covariate, "missing covariate"),
         ]
     return pd.DataFrame(rows, columns=["stage", "source", "item", "count", "reason"])
 

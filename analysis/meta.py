@@ -159,10 +159,10 @@ def _inverse_variance(y: np.ndarray, v: np.ndarray):
     """statsmodels' inverse-variance pooling of ``y`` with variances ``v`` (its fixed-effect part).
 
     ``combine_effects`` also computes an untruncated DL random-effects fit and HKSJ scales that
-    divide by ``k - 1``; those parts are unused here and may divide by zero (k = 1, or a negative
-    raw DL tau^2), so their floating-point warnings are silenced.
+    divide by ``k - 1``; those parts are unused here and may divide by zero or overflow (k = 1, a
+    negative raw DL tau^2, Q near 0), so their floating-point warnings are silenced.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return combine_effects(y, v, method_re="dl")
 
 

@@ -18,15 +18,14 @@ Two designs share the top-level keys ``document: published-results`` and ``desig
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analysis.errors import PlanError
-from analysis.plan import Outcome
+from analysis.plan import Outcome, read_yaml_document, validate_document, yaml_mapping
 
 PERCENT_READINGS = ("change_of_means", "mean_of_percent_changes")
 FOLD_READINGS = ("ratio_of_percent_improvements", "ratio_of_mean_changes", "ratio_of_responder_proportions")
@@ -305,44 +304,6 @@ class LoadedPublished(BaseModel):
     sha256: str
 
 
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that holds the key at ``loc`` (to list its allowed keys)."""
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(str(part))
-        if field is None:  # a dict key (e.g. an outcome name) or a union tag
-            continue
-        current = _first_model(field.annotation)
-    return current
-
-
-def _first_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _first_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _describe(model: type[BaseModel], error: dict[str, Any]) -> str:
-    loc = tuple(error["loc"])
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        parent = _model_at(model, loc[:-1])
-        allowed = ", ".join(parent.model_fields) if parent else "see data/schemas/published_results.md"
-        return f"unknown key '{where}'; allowed keys here: {allowed}"
-    if error["type"] == "missing":
-        return f"missing required key '{where}'"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"key '{where}': {message}"
-
-
 def parse_published(text: str, source: str = "<published plan>") -> PublishedTrial | PublishedCase:
     """Parse published-results YAML into a validated model.
 
@@ -351,27 +312,13 @@ def parse_published(text: str, source: str = "<published plan>") -> PublishedTri
     PlanError
         One sentence naming the file, the key and what is wrong.
     """
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise PlanError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict):
-        raise PlanError(f"{source}: a published-results plan must be a YAML mapping, found {type(raw).__name__}")
+    raw = yaml_mapping(text, source, "a published-results plan")
     if raw.get("document") != "published-results":
         raise PlanError(f"{source}: not a published-results plan (needs 'document: published-results' at the top level)")
     design = raw.get("design")
     if design not in MODELS:
         raise PlanError(f"{source}: key 'design' must be one of {', '.join(MODELS)}, found {design!r}")
-    model = MODELS[design]
-    try:
-        return model.model_validate(raw)  # type: ignore[return-value]
-    except ValidationError as exc:
-        # a misspelt key also shows up as a missing one: report the unknown key, which names the typo
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        more = f" ({len(errors) - 1} more problem(s) after fixing this one)" if len(errors) > 1 else ""
-        raise PlanError(f"{source}: {_describe(model, errors[0])}{more}") from None
+    return validate_document(MODELS[design], raw, source)  # type: ignore[return-value]
 
 
 def is_published_results(path: str | Path) -> bool:
@@ -392,16 +339,8 @@ def load_published(path: str | Path) -> LoadedPublished:
     >>> loaded.plan.sample_size  # doctest: +SKIP
     120
     """
-    plan_path = Path(path)
-    if not plan_path.is_file():
-        raise PlanError(f"published-results plan '{plan_path}' does not exist")
-    data = plan_path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"{plan_path}: not UTF-8 text (byte {exc.start})") from None
-    plan = parse_published(text, str(plan_path))
-    return LoadedPublished(plan=plan, path=plan_path.resolve(), sha256=hashlib.sha256(data).hexdigest())
+    plan_path, text, sha256 = read_yaml_document(path, "published-results plan")
+    return LoadedPublished(plan=parse_published(text, str(plan_path)), path=plan_path, sha256=sha256)
 
 
 def published_json_schema(design: Literal["parallel_trial", "single_case"]) -> dict[str, Any]:

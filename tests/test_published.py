@@ -52,7 +52,7 @@ VALID = (STUDIES / "redefined-protocol-2023.yaml").read_text(encoding="utf-8")
     [
         (lambda t: t.replace("design: parallel_trial", "design: crossover"), "key 'design' must be one of parallel_trial, single_case"),
         (lambda t: t.replace("document: published-results", "document: plan"), "not a published-results plan"),
-        (lambda t: t.replace("  dropout:\n", "  dropuot:\n"), "unknown key 'assumptions.dropuot'; allowed keys here: treatment_fraction, dropout, outcomes"),
+        (lambda t: t.replace("  dropout:\n", "  dropuot:\n"), "did you mean 'dropout'? allowed keys here: treatment_fraction, dropout, outcomes"),
         (lambda t: t.replace("value: 1.8\n        low: 1.5", "value: 2.5\n        low: 1.5"), "needs low <= value <= high"),
         (lambda t: t.replace("values: {treatment: -42, control: -18}", "values: {treatment: -42}"),
          "outcome 'pain_intensity' needs its control result from exactly one source"),

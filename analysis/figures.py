@@ -108,16 +108,22 @@ def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: pl
     return ax
 
 
-def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` atomically, without timestamps, then close the figure."""
+def figure_bytes(figure: plt.Figure, fmt: str, *, svg_text: bool = False) -> bytes:
+    """``figure`` as PNG (150 dpi) or SVG bytes that are the same on every run: no software
+    version, date or creator in the metadata and a fixed SVG id salt. ``svg_text`` keeps SVG text
+    as text (editable) instead of paths. The one place trialkit renders a figure."""
     import io
 
-    written = []
-    with plt.rc_context(_STABLE):
-        for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None, "Creator": None})):
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=suffix[1:], dpi=150, bbox_inches="tight", metadata=metadata)
-            written.append(write_bytes(stem.with_suffix(suffix), buffer.getvalue()))
+    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    buffer = io.BytesIO()
+    with plt.rc_context(_STABLE | ({"svg.fonttype": "none"} if svg_text else {})):
+        figure.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+    return buffer.getvalue()
+
+
+def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` atomically (:func:`figure_bytes`), then close the figure."""
+    written = [write_bytes(stem.with_suffix(f".{fmt}"), figure_bytes(figure, fmt)) for fmt in ("png", "svg")]
     plt.close(figure)
     return written
 

@@ -8,7 +8,6 @@ atomically.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -215,15 +214,13 @@ def render_forest(
     """
     if fmt not in FORMATS.values():
         raise UsageError(f"the forest plot is written as PNG or SVG, not {fmt!r}")
+    from analysis.figures import figure_bytes
+
     ax = forest_plot(table, lower_is_better=lower_is_better, treatment_label=treatment_label, control_label=control_label, title=title)
-    buffer = io.BytesIO()
-    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
     try:
-        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "trialkit"}):
-            ax.figure.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+        return figure_bytes(ax.figure, fmt, svg_text=True)
     finally:
         plt.close(ax.figure)
-    return buffer.getvalue()
 
 
 def forest_format(path: Path) -> str:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from analysis import adverse, consort, nih, retention, table1
 from analysis.errors import UsageError
+from analysis.figures import save_figure
 from analysis.output import staged_directory, write_bytes, write_table, write_text
 
 SEPARATOR = nih.SEPARATOR
@@ -161,18 +162,6 @@ def write_report_table(frame: pd.DataFrame, directory: Path, stem: str, title: s
     return paths
 
 
-def _save_figure(fig, directory: Path, stem: str) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for suffix, options in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=suffix, bbox_inches="tight", **options)
-        paths.append(write_bytes(directory / f"{stem}.{suffix}", buffer.getvalue()))
-    plt.close(fig)
-    return paths
-
-
 # ----------------------------------------------------------------------------------------------
 # The report
 
@@ -265,7 +254,7 @@ def write_grant_report(
         written += write_report_table(flow.counts, tables, "consort_counts", "CONSORT flow counts",
                                       f"Analysed = {flow.outcome} at {flow.visit} under the primary {flow.model}; reconciled with {method}.")
         written.append(write_table(flow.analysis_population, tables / "consort_analysis_population.csv"))
-        written += _save_figure(consort.consort_figure(flow), figures, "consort")
+        written += save_figure(consort.consort_figure(flow), figures / "consort")
         # NIH
         enrollment = nih.enrollment_table(people, reporting.nih, source)
         written += write_report_table(enrollment, tables, "nih_enrollment", f"Cumulative Inclusion Enrollment Report to {end.date()}")
@@ -279,13 +268,13 @@ def write_grant_report(
 
         fig, ax = plt.subplots(figsize=(7.5, 4.2))
         retention.plot_enrollment(cumulative, plan.target_enrollment, end, ax=ax, arm_labels=labels)
-        written += _save_figure(fig, figures, "enrollment")
+        written += save_figure(fig, figures / "enrollment")
         kept = retention.retention_table(participants, trial.dataset, plan, end)
         written += write_report_table(kept, tables, "retention", f"Retention by arm and visit to {end.date()}",
                                       "Attended: any outcome measured at the visit; due: enrolled at least the visit's weeks before the period end.")
         fig, ax = plt.subplots(figsize=(7, 4))
         retention.plot_retention(kept, ax=ax, arm_labels=labels)
-        written += _save_figure(fig, figures, "retention")
+        written += save_figure(fig, figures / "retention")
         # Adverse events
         if events is not None:
             in_period = events[events["participant_id"].isin(set(people["participant_id"].astype(str)))]

@@ -159,3 +159,13 @@ def test_grant_report_reconciles_consort_with_an_mmrm_primary_analysis(tmp_path)
     # the MMRM uses everyone with a baseline and at least one follow-up value: more than the ANCOVA's 53/57
     assert (fit.n_treatment, fit.n_control) == (57, 60)
     assert (analysed["treatment"], analysed["control"]) == (57, 60)
+
+
+def test_grant_report_figures_are_byte_identical_between_runs(tmp_path):
+    from tests.conftest import EXAMPLE_PLAN
+
+    for name in ("a", "b"):
+        assert run_cli(["grant-report", str(EXAMPLE_PLAN), "--period-end", "2023-12-31",
+                        "--out", str(tmp_path / name), "--no-report"]) == 0
+    for figure in ("consort.svg", "consort.png", "enrollment.svg", "retention.svg"):
+        assert (tmp_path / "a" / "figures" / figure).read_bytes() == (tmp_path / "b" / "figures" / figure).read_bytes()

@@ -141,7 +141,7 @@ def _write_power_outputs(
     import matplotlib.pyplot as plt
 
     from analysis import power as pw
-    from analysis.grant import _save_figure
+    from analysis.figures import save_figure
     from analysis.output import staged_directory, write_table, write_text
 
     top = max(int(math.ceil(n_use)) * 2, 20)
@@ -153,7 +153,7 @@ def _write_power_outputs(
         write_table(curve, staging / "power_curve.csv")
         fig, ax = plt.subplots(figsize=(7, 4.5))
         pw.plot_power_curve(curve, ax=ax)
-        _save_figure(fig, staging, "power_curve")
+        save_figure(fig, staging / "power_curve")
         write_text(staging / "manifest.json", json.dumps(_power_manifest(staging, seed), indent=2) + "\n")
     console.print(f"[green]written:[/] {escape(str(out))}/power.csv, power_curve.csv, power_curve.png/svg")
 

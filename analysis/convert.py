@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special, stats
 
 from analysis.errors import UsageError
+from analysis.tidy import check_ci_level
 
 ArrayLike = float | np.ndarray
 
@@ -67,8 +68,7 @@ def sd_from_ci(
     >>> round(sd_from_ci(48.0, 52.0, 100, distribution="z"), 4)
     10.2043
     """
-    if not 0 < ci_level < 1:
-        raise UsageError(f"ci_level must be between 0 and 1, got {ci_level!r}")
+    check_ci_level(ci_level)
     lo, hi = _arr("lower", lower), _arr("upper", upper)
     if np.any(hi < lo):
         raise UsageError("upper must be >= lower")

@@ -33,7 +33,7 @@ from scipy import optimize, special, stats
 
 from analysis.errors import DataError, UsageError, failure
 from analysis.resample import bootstrap_ci
-from analysis.tidy import RESULT_COLUMNS, contrast_label, tidy_frame, z_quantile
+from analysis.tidy import RESULT_COLUMNS, check_ci_level, contrast_label, tidy_frame, z_quantile
 
 SMD_VTYPES = ("LS", "LS2", "LS3", "UB", "H0")
 SMC_VTYPES = ("LS", "LS2", "UB", "H0")
@@ -80,15 +80,10 @@ class EffectSize:
     note: str | None = None
 
 
-def _check_level(ci_level: float) -> None:
-    if not isinstance(ci_level, int | float) or not 0 < ci_level < 1:
-        raise UsageError(f"ci_level must be a number between 0 and 1, got {ci_level!r}")
-
-
 def _wald(
     measure: str, yi: float, vi: float, ci_level: float, method: str, note: str | None = None
 ) -> EffectSize:
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     sei = math.sqrt(vi) if vi >= 0 else math.nan
     z = z_quantile(ci_level)
     return EffectSize(
@@ -375,7 +370,7 @@ def smd_noncentral_ci(
     >>> r.ci_low < r.estimate < r.ci_high
     True
     """
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     wald = standardized_mean_difference(
         n1, m1, sd1, n2, m2, sd2, ci_level=ci_level, correct=correct
     )
@@ -622,7 +617,7 @@ def mean_of_percent_changes(pct_changes: np.ndarray, *, ci_level: float = 0.95) 
     >>> mean_of_percent_changes(np.array([-10.0, -20.0, -30.0])).estimate
     -20.0
     """
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     x = np.asarray(pct_changes, dtype=float)
     x = x[np.isfinite(x)]
     n = x.size
@@ -688,7 +683,7 @@ def ratio_of_improvements(
     >>> ratio_of_improvements(-17.0, 1.5, -1.0, 1.5).bounded
     False
     """
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     q = z_quantile(ci_level)
     a, b, va, vb = change_t, change_c, se_t**2, se_c**2
     method = (
@@ -812,7 +807,7 @@ def escalc(
     """
     if measure not in MEASURES:
         raise UsageError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     allowed = {
         "MD": ("LS", "UB", "HO"),
         "ROM": ("LS",),

@@ -30,6 +30,7 @@ from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from analysis.errors import DataError, UsageError, failure
+from analysis.tidy import check_ci_level
 
 Method = Literal["REML", "DL", "PM", "ML", "FE"]
 Test = Literal["z", "knha"]
@@ -298,7 +299,7 @@ def tau2_confint(yi: Sequence[float], vi: Sequence[float], ci_level: float = 0.9
     (0.0, 0.0)
     """
     y, v = _arrays(yi, vi)
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     k = y.size
     if k < 2:
         return (float("nan"), float("nan"))
@@ -306,11 +307,6 @@ def tau2_confint(yi: Sequence[float], vi: Sequence[float], ci_level: float = 0.9
     targets = (stats.chi2.isf(alpha / 2, k - 1), stats.chi2.isf(1 - alpha / 2, k - 1))
     bounds = [_q_root(y, v, float(target)) for target in targets]
     return (bounds[0], bounds[1])
-
-
-def _check_level(ci_level: float) -> None:
-    if not (isinstance(ci_level, int | float) and 0 < ci_level < 1):
-        raise UsageError(f"ci_level must be a number between 0 and 1 (found {ci_level!r})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,7 +365,7 @@ def pool(
         raise UsageError(f"method must be one of {', '.join(METHODS)} (found {method!r})")
     if test not in TESTS:
         raise UsageError(f"test must be 'z' or 'knha' (found {test!r})")
-    _check_level(ci_level)
+    check_ci_level(ci_level)
     k = y.size
     if test == "knha" and k < 2:
         raise UsageError("the Knapp-Hartung test needs at least two studies")

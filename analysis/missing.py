@@ -27,7 +27,7 @@ from scipy import optimize, stats
 
 from analysis.errors import ModelError, UsageError
 from analysis.models import ARMS, _design, _require_columns, _visit_rows
-from analysis.tidy import contrast_label, tidy_frame
+from analysis.tidy import check_ci_level, contrast_label, tidy_frame
 
 MISSING_COLUMNS = ["outcome", "visit", "arm", "n_expected", "n_observed", "n_missing"]
 
@@ -193,8 +193,7 @@ def rubin_pool(
         raise UsageError("estimates must be finite and variances finite and non-negative")
     if not df_complete > 0:
         raise UsageError(f"df_complete must be positive, found {df_complete}")
-    if not 0.0 < ci_level < 1.0:
-        raise UsageError(f"ci_level must be between 0 and 1, found {ci_level}")
+    check_ci_level(ci_level)
     qbar = float(q.mean())
     ubar = float(u.mean())
     b = float(q.var(ddof=1))

@@ -102,7 +102,7 @@ import pandas as pd
 from scipy import linalg, optimize, stats
 
 from analysis.errors import ModelError, UsageError
-from analysis.tidy import contrast_label, tidy_frame
+from analysis.tidy import check_ci_level, contrast_label, tidy_frame
 
 Structure = Literal["unstructured", "compound_symmetry", "ar1", "toeplitz"]
 STRUCTURES: tuple[str, ...] = ("unstructured", "compound_symmetry", "ar1", "toeplitz")
@@ -892,8 +892,7 @@ def fit_mmrm(
     for name in (covariance, *fallback):
         if name not in STRUCTURES:
             raise UsageError(f"unknown covariance structure {name!r}; choose from {STRUCTURES}.")
-    if not 0.0 < float(ci_level) < 1.0:
-        raise UsageError(f"ci_level must lie strictly between 0 and 1, not {ci_level!r}.")
+    check_ci_level(ci_level)
     if int(max_iterations) < 1:
         raise UsageError(f"max_iterations must be at least 1, not {max_iterations!r}.")
     problem = _build_problem(
@@ -1007,8 +1006,7 @@ def fit_random_intercept(
 
     from statsmodels.regression.mixed_linear_model import MixedLM
 
-    if not 0.0 < float(ci_level) < 1.0:
-        raise UsageError(f"ci_level must lie strictly between 0 and 1, not {ci_level!r}.")
+    check_ci_level(ci_level)
     problem = _build_problem(
         data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
         covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,

@@ -24,7 +24,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from analysis.errors import UsageError
-from analysis.tidy import contrast_label, tidy_frame
+from analysis.tidy import check_ci_level, contrast_label, tidy_frame
 
 if TYPE_CHECKING:
     from analysis.plan import Plan
@@ -271,8 +271,7 @@ def ancova(
     >>> res = ancova(data, outcome="pain", visit="week12")  # doctest: +SKIP
     >>> res.effect[["estimate", "ci_low", "ci_high"]]  # doctest: +SKIP
     """
-    if not 0.0 < ci_level < 1.0:
-        raise UsageError(f"ci_level must be between 0 and 1, found {ci_level}")
+    check_ci_level(ci_level)
     if standardiser not in STANDARDISERS:
         raise UsageError(f"standardiser must be one of {STANDARDISERS}, found {standardiser!r}")
     covariates = list(covariates)

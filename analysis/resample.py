@@ -18,6 +18,7 @@ import numpy as np
 from scipy import special
 
 from analysis.errors import UsageError
+from analysis.tidy import check_ci_level
 
 # Gathered values per sample per chunk (2**21 float64 = 16 MB); see the module docstring.
 CHUNK_ELEMENTS = 2**21
@@ -182,8 +183,7 @@ def bootstrap_ci(
     """
     if method not in ("bca", "percentile"):
         raise UsageError(f"bootstrap method must be 'bca' or 'percentile', got {method!r}")
-    if not 0 < ci_level < 1:
-        raise UsageError(f"ci_level must be between 0 and 1, got {ci_level!r}")
+    check_ci_level(ci_level)
     arrays = _as_samples(samples)
     estimate = float(statistic(*[a[None] for a in arrays])[0])
     boot = bootstrap_distribution(arrays, statistic, n_boot=n_boot, seed=seed)

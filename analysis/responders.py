@@ -36,7 +36,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from analysis.derive import derive_responders
 from analysis.errors import UsageError
 from analysis.models import ARMS, _require_columns
-from analysis.tidy import contrast_label, tidy_frame
+from analysis.tidy import check_ci_level, contrast_label, tidy_frame
 
 if TYPE_CHECKING:
     from analysis.plan import Outcome, Plan
@@ -120,8 +120,7 @@ def compare_proportions(
     a, n1, c, n2 = (int(v) for v in (events_treatment, n_treatment, events_control, n_control))
     if min(n1, n2) < 1 or not (0 <= a <= n1 and 0 <= c <= n2):
         raise UsageError(f"invalid counts: {a}/{n1} vs {c}/{n2}")
-    if not 0.0 < ci_level < 1.0:
-        raise UsageError(f"ci_level must be between 0 and 1, found {ci_level}")
+    check_ci_level(ci_level)
     alpha = 1.0 - ci_level
     p1, p2 = a / n1, c / n2
     rd = p1 - p2

@@ -76,11 +76,20 @@ def contrast_label(treatment: str, control: str, ratio: bool = False) -> str:
     return f"{treatment} {'/' if ratio else '-'} {control}"
 
 
+def check_ci_level(ci_level: object) -> float:
+    """The one check of a confidence level: a number strictly between 0 and 1, else UsageError."""
+    from analysis.errors import UsageError
+
+    if isinstance(ci_level, bool) or not isinstance(ci_level, int | float) or not 0 < ci_level < 1:
+        raise UsageError(f"ci_level must be a number strictly between 0 and 1, found {ci_level!r}")
+    return float(ci_level)
+
+
 def z_quantile(ci_level: float) -> float:
     """Two-sided normal quantile for a confidence level, e.g. 1.959964 for 0.95."""
     from scipy import stats
 
-    return float(stats.norm.ppf(0.5 + ci_level / 2.0))
+    return float(stats.norm.ppf(0.5 + check_ci_level(ci_level) / 2.0))
 
 
 def is_missing(value: object) -> bool:

@@ -63,3 +63,17 @@ def test_an_empty_folder_or_an_earlier_output_may_be_replaced(tmp_path):
         with staged_directory(tmp_path / name) as stage:
             (stage / "manifest.json").write_text('{"new": true}')
         assert (tmp_path / name / "manifest.json").read_text() == '{"new": true}'
+
+
+@pytest.mark.parametrize("level", [0, 1, 1.5, -0.1, "0.95", True, None])
+def test_one_confidence_level_check_everywhere(level):
+    from analysis.effects import mean_difference
+    from analysis.errors import UsageError
+    from analysis.meta import pool
+    from analysis.responders import compare_proportions
+
+    for call in (lambda: mean_difference(10, 1.0, 1.0, 10, 0.0, 1.0, ci_level=level),
+                 lambda: pool([0.1, 0.2], [0.01, 0.02], ci_level=level),
+                 lambda: compare_proportions(5, 10, 3, 10, ci_level=level)):
+        with pytest.raises(UsageError, match="ci_level must be a number strictly between 0 and 1"):
+            call()

@@ -41,7 +41,7 @@ bench: $(STAMP) ## Run the benchmarks (ours against the peers, ratios printed)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 fixtures: $(STAMP) ## Regenerate the bundled (simulated) example trial and its REDCap and ADaM forms
-	$(BIN)/python -m analysis.fixtures
+	$(BIN)/python -m analysis.replicate.fixtures
 
 clean: ## Remove generated reports and caches (keeps .venv)
 	rm -rf reports .pytest_cache .ruff_cache .hypothesis

@@ -25,29 +25,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.derive import build_analysis_dataset
-from analysis.describe import describe
-from analysis.io import RawTable, read_sources
-from analysis.output import staged_directory, write_bytes, write_table, write_text
+from analysis.checks.contracts import ValidTrial, validate_trial
+from analysis.core.output import staged_directory, write_bytes, write_table, write_text
+from analysis.core.provenance import build_manifest, sha256_file
+from analysis.derive.adam import check_adam_derivations
+from analysis.derive.dataset import build_analysis_dataset
 from analysis.plan import LoadedPlan, load_plan
-from analysis.validate import ValidTrial, validate_trial
-
-PACKAGES = (
-    "trialkit", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "pandera", "pydantic",
-    "matplotlib", "seaborn", "papermill", "nbconvert", "pyarrow", "pyreadstat",
-)
+from analysis.sources.files import RawTable
+from analysis.sources.trial import read_sources
+from analysis.stats.describe import describe
 
 
 @dataclass(frozen=True)
@@ -85,6 +79,7 @@ def load_trial(plan_path: str | Path) -> Trial:
     """
     loaded = load_plan(plan_path)
     participants_raw, participants, measurements_raw, measurements = read_sources(loaded)
+    check_adam_derivations(measurements_raw, measurements, loaded.plan)
     valid = validate_trial(participants_raw, participants, measurements_raw, measurements, loaded.plan)
     dataset = build_analysis_dataset(valid.measurements, valid.participants, loaded.plan)
     return Trial(loaded, participants_raw, measurements_raw, valid, dataset)
@@ -140,24 +135,6 @@ def accounting_table(trial: Trial) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "source", "item", "count", "reason"])
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 @dataclass
 class RunLog:
     """Timings of each stage (seconds), in order; reported to the user and kept in the manifest."""
@@ -182,11 +159,11 @@ class RunLog:
 
 def analysis_tables(trial: Trial, seed: int) -> dict[str, pd.DataFrame]:
     """Every result table of a run, keyed by its path inside the output directory."""
-    from analysis.effects import effect_sizes_table
-    from analysis.missing import missing_table
-    from analysis.models import models_table
-    from analysis.responders import responders_table
-    from analysis.summaries import meta_exports
+    from analysis.stats.effects import effect_sizes_table
+    from analysis.stats.effects.summaries import meta_exports
+    from analysis.stats.models.missing import missing_table
+    from analysis.stats.models.plan_models import models_table
+    from analysis.stats.models.responders import responders_table
 
     plan = trial.plan
     dataset = trial.dataset
@@ -207,7 +184,7 @@ def analysis_tables(trial: Trial, seed: int) -> dict[str, pd.DataFrame]:
 
 def between_arm_table(effects: pd.DataFrame) -> pd.DataFrame:
     """The headline between-arm rows: MD and Hedges' g on the follow-up values at every visit."""
-    from analysis.effects import BETWEEN_ARM_HEADLINE
+    from analysis.stats.effects import BETWEEN_ARM_HEADLINE
 
     keep = effects["measure"].isin(BETWEEN_ARM_HEADLINE)
     return effects.loc[keep].reset_index(drop=True)
@@ -261,11 +238,11 @@ def run(
             written.append(write_bytes(parquet, trial.dataset.to_parquet(index=False)))
             for relative, frame in tables.items():
                 written.append(write_table(frame, staging / relative))
-            from analysis.adam import write_adam
+            from analysis.reporting.adam import write_adam
 
             written += write_adam(trial.dataset, trial.participants, plan, staging)
         with log.stage("draw figures"):
-            from analysis.figures import trial_figures
+            from analysis.reporting.figures import trial_figures
 
             written += trial_figures(
                 tables["tables/descriptives.csv"], trial.dataset, tables["tables/models.csv"], plan, staging / "figures"
@@ -274,59 +251,12 @@ def run(
         written.append(staging / "plan.yaml")
         if render_report:
             with log.stage("render report"):
-                from analysis.report import render_report as render
+                from analysis.reporting.report import render_report as render
 
                 written.append(render(staging, staging / "report.html"))
         manifest = build_manifest(trial, seed, started, log.timings, written, staging, command)
         write_text(staging / "manifest.json", json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return out
-
-
-def build_manifest(
-    trial: Trial,
-    seed: int,
-    started: datetime,
-    timings: dict[str, float],
-    written: list[Path],
-    root: Path,
-    command: list[str] | None,
-) -> dict:
-    """Everything needed to rerun and check a run: inputs, plan, versions, seed, files written."""
-    inputs = []
-    for raw in (trial.participants_raw, trial.measurements_raw):
-        inputs.append(
-            {
-                "role": raw.label,
-                "path": str(raw.path),
-                "sha256": sha256_file(raw.path),
-                "bytes": raw.path.stat().st_size,
-                "rows": raw.n_rows,
-            }
-        )
-        for extra in raw.inputs:
-            inputs.append({"role": f"{raw.label} (supporting file)", "path": str(extra),
-                           "sha256": sha256_file(extra), "bytes": extra.stat().st_size})
-    files = [
-        {"path": str(path.relative_to(root)), "sha256": sha256_file(path), "bytes": path.stat().st_size}
-        for path in sorted(set(written))
-    ]
-    return {
-        "trialkit_version": metadata.version("trialkit"),
-        "study": {"id": trial.plan.study.id, "title": trial.plan.study.title, "simulated": trial.plan.study.simulated},
-        "command": command if command is not None else sys.argv,
-        "working_directory": os.getcwd(),  # relative paths in the command are relative to this
-        "plan": {"path": str(trial.loaded.path), "sha256": trial.loaded.sha256},
-        "inputs": inputs,
-        "seed": seed,
-        "render_report": any(path.name == "report.html" for path in written),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": package_versions(),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "timings_seconds": timings,
-        "files": files,
-    }
 
 
 # Files whose bytes legitimately differ between identical runs (timestamps, execution metadata).
@@ -354,7 +284,7 @@ def verify(manifest_path: str | Path) -> Verification:
     """
     import tempfile
 
-    from analysis.errors import UsageError
+    from analysis.core.errors import UsageError
 
     path = Path(manifest_path)
     try:

@@ -17,7 +17,7 @@ import tracemalloc
 import numpy as np
 import pingouin as pg
 
-from analysis.effects import hedges_g_bootstrap
+from analysis.stats.effects import hedges_g_bootstrap
 
 N, N_BOOT, SEED, REPEATS = 160, 10_000, 20231112, 5
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from analysis.mmrm import fit_mmrm
+from analysis.stats.models.mmrm import fit_mmrm
 
 N_PARTICIPANTS = 320
 REPEATS = 7

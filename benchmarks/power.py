@@ -18,7 +18,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from analysis.power import (
+from analysis.stats.power import (
     ancova_power,
     batched_ancova,
     simulate_ancova_trials,

@@ -12,11 +12,12 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from analysis.adam import adam_adsl, adam_bds, paramcd_codes, write_adam, xpt_bytes
 from analysis.cli import run_cli
-from analysis.errors import DataError, PlanError
+from analysis.core.errors import DataError, PlanError
 from analysis.pipeline import analysis_tables, load_trial
 from analysis.plan import load_plan
+from analysis.reporting.adam import adam_adsl, adam_bds, write_adam, xpt_bytes
+from analysis.sources.adam import paramcd_codes
 from tests.conftest import EXAMPLE_PLAN, REPO
 
 ADAM_PLAN = REPO / "data" / "studies" / "example-precision-release-adam.yaml"

@@ -3,8 +3,9 @@
 import pandas as pd
 import pytest
 
-from analysis.adverse import adverse_event_display, adverse_event_summary, validate_adverse_events
-from analysis.errors import DataError
+from analysis.checks.adverse_events import validate_adverse_events
+from analysis.core.errors import DataError
+from analysis.reporting.adverse_events import adverse_event_display, adverse_event_summary
 
 PEOPLE = pd.DataFrame({"participant_id": ["T1", "T2", "T3", "T4", "C1", "C2", "C3", "C4", "C5"],
                        "arm": ["treatment"] * 4 + ["control"] * 5})

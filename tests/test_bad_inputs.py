@@ -144,9 +144,9 @@ SOURCE_DATA = {
 def source_files(source: str) -> dict[str, str]:
     """The valid trial (P, M) as the files of a REDCap project or of ADaM datasets (CSV), written by
     trialkit's own exporters, so each case breaks one thing in an otherwise valid source."""
-    from analysis.adam import adam_adsl, adam_bds
     from analysis.pipeline import load_trial
-    from analysis.redcap import to_redcap
+    from analysis.reporting.adam import adam_adsl, adam_bds
+    from analysis.sources.redcap import to_redcap
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

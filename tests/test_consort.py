@@ -9,10 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.consort import ReconciliationError, check_reconciles, consort_figure, consort_flow
-from analysis.errors import UsageError
-from analysis.models import ancova
+from analysis.core.errors import UsageError
 from analysis.plan import ScreeningCounts, load_plan
+from analysis.reporting.consort import (
+    ReconciliationError,
+    check_reconciles,
+    consort_figure,
+    consort_flow,
+)
+from analysis.stats.models.ancova import ancova
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "studies" / "example-precision-release.yaml"
 PLAN = load_plan(EXAMPLE).plan  # primary: pain_interference at week12, ANCOVA, covariates age, sex, site

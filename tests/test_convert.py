@@ -11,8 +11,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from analysis import convert as C
-from analysis.errors import UsageError
+from analysis.core.errors import UsageError
+from analysis.stats.effects import conversions as C
 
 PHI_INV = NormalDist().inv_cdf
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import run_cli
-from analysis.output import staged_directory
+from analysis.core.output import staged_directory
 from tests.conftest import EXAMPLE_PLAN, REPO
 
 # (stage whose progress line triggers the kill or None for "after the delay from start", delay in s)

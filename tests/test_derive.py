@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.derive import (
+from analysis.derive.dataset import (
     build_analysis_dataset,
     derive_baseline,
     derive_change,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.describe import describe
+from analysis.stats.describe import describe
 
 
 def test_descriptives_match_hand_worked_values():

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from analysis import effects as E
-from analysis.errors import DataError, UsageError
+from analysis.core.errors import DataError, UsageError
+from analysis.core.tidy import RESULT_COLUMNS
 from analysis.plan import Plan
-from analysis.resample import bootstrap_ci, bootstrap_distribution
-from analysis.tidy import RESULT_COLUMNS
+from analysis.stats import effects as E
+from analysis.stats.effects.bootstrap import bootstrap_ci, bootstrap_distribution
 
 REF = Path(__file__).parent / "reference"
 ANOREXIA = json.loads((REF / "anorexia_ref.json").read_text())

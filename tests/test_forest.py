@@ -1,4 +1,4 @@
-"""Forest plot (analysis.forest): drawn from the tidy table, direction labels, formats, stable bytes."""
+"""Forest plot (analysis.reporting.forest): drawn from the tidy table, direction labels, formats, stable bytes."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
-from analysis.errors import UsageError  # noqa: E402
-from analysis.forest import forest_plot, render_forest, save_forest  # noqa: E402
-from analysis.meta import meta_table, pool  # noqa: E402
+from analysis.core.errors import UsageError  # noqa: E402
+from analysis.reporting.forest import forest_plot, render_forest, save_forest  # noqa: E402
+from analysis.stats.meta import meta_table, pool  # noqa: E402
 
 REF = json.loads((Path(__file__).parent / "reference" / "normand1999_ref.json").read_text())
 NAMES = ["Edinburgh", "Orpington-Mild", "Orpington-Moderate", "Orpington-Severe", "Montreal-Home",

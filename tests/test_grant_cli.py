@@ -142,8 +142,8 @@ def test_power_manifest_records_command_and_seed(tmp_path):
 
 
 def test_grant_report_reconciles_consort_with_an_mmrm_primary_analysis(tmp_path):
-    from analysis.models import fit_plan_mmrm
     from analysis.pipeline import load_trial
+    from analysis.stats.models.plan_models import fit_plan_mmrm
     from tests.conftest import EXAMPLE_PLAN
 
     examples = EXAMPLE_PLAN.parent.parent / "examples"

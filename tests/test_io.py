@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.errors import DataError
-from analysis.io import read_measurements, read_participants
+from analysis.core.errors import DataError
 from analysis.plan import load_plan
+from analysis.sources.files import read_measurements, read_participants
 from tests.conftest import SMALL_PARTICIPANTS, SMALL_PLAN
 
 

@@ -1,4 +1,4 @@
-"""Pooling (analysis.meta) against metafor and against the defining properties of each estimator.
+"""Pooling (analysis.stats.meta) against metafor and against the defining properties of each estimator.
 
 References
 ----------
@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from analysis.errors import DataError, UsageError
-from analysis.meta import (
+from analysis.core.errors import DataError, UsageError
+from analysis.stats.meta import (
     META_COLUMNS,
     effects_from_table,
     estimate_tau2,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import run_cli
-from analysis.meta import META_COLUMNS
+from analysis.stats.meta import META_COLUMNS
 
 HERE = Path(__file__).parent / "reference"
 REF = json.loads((HERE / "normand1999_ref.json").read_text())

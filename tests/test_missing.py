@@ -2,7 +2,7 @@
 
 Expected values are hand-worked literals (Rubin's rules, counts) or come from an independent
 computation path: the tipping point is re-derived by shifting the imputed values and re-running
-:func:`analysis.models.ancova` on every completed dataset, then pooling.
+:func:`analysis.stats.models.ancova.ancova` on every completed dataset, then pooling.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.errors import UsageError
-from analysis.missing import (
+from analysis.core.errors import UsageError
+from analysis.stats.models.ancova import ancova
+from analysis.stats.models.missing import (
     impute_outcome,
     missing_table,
     multiple_imputation_ancova,
     rubin_pool,
     tipping_point,
 )
-from analysis.models import ancova
 
 VISITS = ["week4", "week8", "week12"]
 WEEKS = {"baseline": 0.0, "week4": 4.0, "week8": 8.0, "week12": 12.0}

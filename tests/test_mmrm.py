@@ -1,8 +1,8 @@
-"""MMRM (analysis/mmrm.py) against R nlme::gls + emmeans, nlme::lme, R lm + emmeans ANCOVA, and
+"""MMRM (analysis/stats/models/mmrm/__init__.py) against R nlme::gls + emmeans, nlme::lme, R lm + emmeans ANCOVA, and
 statsmodels OLS; plus its failure modes.
 
 Expected values come from tests/reference/ (R) or from statsmodels OLS fits written here, never
-from analysis.mmrm itself.
+from analysis.stats.models.mmrm itself.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from analysis.errors import ModelError, TrialkitError, UsageError
-from analysis.mmrm import fit_mmrm, fit_random_intercept
-from analysis.tidy import RESULT_COLUMNS
+from analysis.core.errors import ModelError, TrialkitError, UsageError
+from analysis.core.tidy import RESULT_COLUMNS
+from analysis.stats.models.mmrm import fit_mmrm, fit_random_intercept
 
 REF = Path(__file__).parent / "reference"
 VISITS = ["4", "8", "12"]

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from analysis.errors import UsageError
-from analysis.models import adjust_pvalues, ancova, models_table
+from analysis.core.errors import UsageError
+from analysis.stats.models.ancova import adjust_pvalues, ancova
+from analysis.stats.models.plan_models import models_table
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REFERENCE / "anorexia_ref.json").read_text())
@@ -284,13 +285,13 @@ def test_models_table_with_mmrm_as_primary_model_and_hochberg(example_tables) ->
 
 
 def test_a_sensitivity_model_that_cannot_be_fitted_becomes_a_row_saying_why(example_tables, monkeypatch) -> None:
-    import analysis.missing
-    from analysis.errors import ModelError
+    import analysis.stats.models.missing
+    from analysis.core.errors import ModelError
 
     def collinear(*_args, **_kwargs):
         raise ModelError("cannot impute: collinear predictors")
 
-    monkeypatch.setattr(analysis.missing, "multiple_imputation_ancova", collinear)
+    monkeypatch.setattr(analysis.stats.models.missing, "multiple_imputation_ancova", collinear)
     trial, _ = example_tables
     table = models_table(trial.dataset, trial.plan, trial.participants)
     row = table[table["measure"] == "multiple imputation ANCOVA"]

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from analysis.errors import DataError
-from analysis.nih import age_table, enrollment_table
+from analysis.core.errors import DataError
 from analysis.plan import AgeGroup, NihMapping
+from analysis.reporting.nih import age_table, enrollment_table
 
 MAPPING = NihMapping(
     race={"W": "White", "B": "Black or African American", "A": "Asian", "M": "More than One Race", "": "Unknown or Not Reported"},

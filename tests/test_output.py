@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.output import neutralise_formula, safe_child, staged_directory, table_csv_bytes
+from analysis.core.output import neutralise_formula, safe_child, staged_directory, table_csv_bytes
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_safe_child_refuses_escape(tmp_path):
 
 
 def test_a_folder_that_is_not_a_trialkit_output_is_never_replaced(tmp_path):
-    from analysis.errors import UsageError
+    from analysis.core.errors import UsageError
 
     documents = tmp_path / "documents"
     documents.mkdir()
@@ -67,10 +67,10 @@ def test_an_empty_folder_or_an_earlier_output_may_be_replaced(tmp_path):
 
 @pytest.mark.parametrize("level", [0, 1, 1.5, -0.1, "0.95", True, None])
 def test_one_confidence_level_check_everywhere(level):
-    from analysis.effects import mean_difference
-    from analysis.errors import UsageError
-    from analysis.meta import pool
-    from analysis.responders import compare_proportions
+    from analysis.core.errors import UsageError
+    from analysis.stats.effects import mean_difference
+    from analysis.stats.meta import pool
+    from analysis.stats.models.responders import compare_proportions
 
     for call in (lambda: mean_difference(10, 1.0, 1.0, 10, 0.0, 1.0, ci_level=level),
                  lambda: pool([0.1, 0.2], [0.01, 0.02], ci_level=level),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import run_cli
-from analysis.tidy import RESULT_COLUMNS
+from analysis.core.tidy import RESULT_COLUMNS
 from tests.conftest import EXAMPLE_PLAN
 
 TABLES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.errors import PlanError
+from analysis.core.errors import PlanError
 from analysis.plan import load_plan, parse_plan
 from tests.conftest import EXAMPLE_PLAN, SMALL_PLAN
 

@@ -9,8 +9,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from analysis import power as pw
-from analysis.errors import UsageError
+from analysis.core.errors import UsageError
+from analysis.stats import power as pw
 
 REF = json.loads((Path(__file__).parent / "reference" / "power_ref.json").read_text())
 

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from analysis.effects import mean_difference, standardized_mean_difference
-from analysis.errors import DataError, PlanError
-from analysis.meta import pool
-from analysis.missing import multiple_imputation_ancova, rubin_pool
-from analysis.models import ancova
+from analysis.core.errors import DataError, PlanError
 from analysis.pipeline import load_trial
+from analysis.stats.effects import mean_difference, standardized_mean_difference
+from analysis.stats.meta import pool
+from analysis.stats.models.ancova import ancova
+from analysis.stats.models.missing import multiple_imputation_ancova, rubin_pool
 from tests.conftest import SMALL_MEASUREMENTS, SMALL_PARTICIPANTS, SMALL_PLAN
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from analysis.cli import run_cli
-from analysis.errors import PlanError
-from analysis.published import (
+from analysis.core.errors import PlanError
+from analysis.plan.published import (
     PublishedCase,
     PublishedTrial,
     load_published,

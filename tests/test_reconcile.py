@@ -43,8 +43,8 @@ def test_table1_consort_accounting_and_primary_analysis_agree(outputs):
 
 
 def test_accounting_counts_a_missing_covariate_as_an_exclusion(small_trial):
-    from analysis.models import ancova
     from analysis.pipeline import accounting_table, load_trial
+    from analysis.stats.models.ancova import ancova
     from tests.conftest import SMALL_MEASUREMENTS, SMALL_PARTICIPANTS, SMALL_PLAN
 
     extra_people = "".join(f"P{i},{'TC'[i % 2]},{30 + 3 * i},completed\n" for i in range(5, 11))

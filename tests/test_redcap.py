@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from analysis.cli import run_cli
-from analysis.errors import DataError, PlanError
-from analysis.io import read_sources
+from analysis.core.errors import DataError, PlanError
 from analysis.pipeline import analysis_tables, load_trial
 from analysis.plan import load_plan
-from analysis.redcap import parse_choices, read_dictionary, to_redcap, write_redcap
+from analysis.sources.redcap import parse_choices, read_dictionary, to_redcap, write_redcap
+from analysis.sources.trial import read_sources
 from tests.conftest import EXAMPLE_PLAN, REPO
 
 REDCAP_PLAN = REPO / "data" / "studies" / "example-precision-release-redcap.yaml"

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.published import load_published
+from analysis.plan.published import load_published
 from analysis.replicate import (
     aggregate_route,
     arm_sizes,

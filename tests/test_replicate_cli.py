@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from analysis.cli import run_cli
-from analysis.published import load_published
+from analysis.plan.published import load_published
 from tests.conftest import REPO
 
 STUDIES = REPO / "data" / "studies"
@@ -122,8 +122,8 @@ def test_case_replication_renders_its_notebook(tmp_path):
 
 
 def test_trial_notebook_renders_from_a_replicate_output(replicated, tmp_path):
-    from analysis.notebook import render_notebook
-    from analysis.resources import notebook_path
+    from analysis.core.resources import notebook_path
+    from analysis.reporting.notebook import render_notebook
 
     out = replicated["precision-release-2023"]
     html_path = render_notebook(notebook_path("replicate_trial.ipynb"), {"out_dir": str(out)}, tmp_path / "replication.html")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.report import heading, html_table, listing_html, result_view
-from analysis.tidy import tidy_frame
+from analysis.core.tidy import tidy_frame
+from analysis.reporting.report import heading, html_table, listing_html, result_view
 
 
 def test_html_table_escapes_and_formats():

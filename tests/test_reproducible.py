@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from analysis.cli import run_cli
-from analysis.pipeline import PACKAGES, verify
+from analysis.core.provenance import PACKAGES
+from analysis.pipeline import verify
 from tests.conftest import EXAMPLE_PLAN, REPO
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.errors import UsageError
+from analysis.core.errors import UsageError
 from analysis.plan import parse_plan
-from analysis.responders import compare_proportions, nnt_interval, responders_table
+from analysis.stats.models.responders import compare_proportions, nnt_interval, responders_table
 
 Z = 1.959963984540054
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.errors import UsageError
+from analysis.core.errors import UsageError
 from analysis.plan import load_plan
-from analysis.retention import (
+from analysis.reporting.retention import (
     cumulative_enrollment,
     plot_enrollment,
     plot_retention,

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from analysis.cli import run_cli
-from analysis.errors import PlanError
-from analysis.grant import table_html
-from analysis.output import table_csv_bytes
+from analysis.core.errors import PlanError
+from analysis.core.output import table_csv_bytes
 from analysis.plan import parse_plan
-from analysis.report import html_table
+from analysis.reporting.grant import table_html
+from analysis.reporting.report import html_table
 from tests.conftest import EXAMPLE_PLAN, REPO, SMALL_PLAN
 
 SCRIPT_ID = "<script>alert(1)</script>"

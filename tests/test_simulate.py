@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analysis.cli import run_cli
 from analysis.plan import load_plan
-from analysis.simulate import simulate_trial
+from analysis.replicate.simulate import simulate_trial
 from tests.conftest import EXAMPLE_PLAN, REPO
 
 EXAMPLE_DIR = REPO / "data" / "examples" / "precision-release-sim"

@@ -1,4 +1,4 @@
-"""Meta-analysis exports (analysis.summaries) against R on MASS::anorexia, and the published-summaries contract.
+"""Meta-analysis exports (analysis.stats.effects.summaries) against R on MASS::anorexia, and the published-summaries contract.
 
 The anorexia trial (CBT vs control, pre/post weight) is turned into an analysis dataset of the
 documented shape; arm summaries and escalc effect sizes are compared with
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.errors import DataError
+from analysis.core.errors import DataError
 from analysis.plan import parse_plan
-from analysis.summaries import (
+from analysis.stats.effects.summaries import (
     ARM_SUMMARY_COLUMNS,
     EFFECT_SIZE_COLUMNS,
     convert_published,

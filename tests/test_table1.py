@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.errors import UsageError
+from analysis.core.errors import UsageError
 from analysis.plan import Table1Variable
-from analysis.table1 import standardised_differences, table1_display, table1_stats
+from analysis.reporting.table1 import standardised_differences, table1_display, table1_stats
 
 VARS = [
     Table1Variable(name="age", label="Age (years)", kind="continuous"),

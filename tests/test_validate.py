@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.errors import DataError
+from analysis.core.errors import DataError
 from analysis.pipeline import load_trial
 from tests.conftest import SMALL_MEASUREMENTS, SMALL_PARTICIPANTS, SMALL_PLAN
 

@@ -2,7 +2,7 @@
 
 Each command lives in its own module in this package and registers itself on :data:`app`.
 User mistakes end with a one-line message on stderr and a documented exit code (see
-:mod:`analysis.errors`), never with a traceback.
+:mod:`analysis.core.errors`), never with a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.exceptions import TyperException
 
-from analysis.errors import EXIT_USAGE, TrialkitError
+from analysis.core.errors import EXIT_USAGE, TrialkitError
 
 app = typer.Typer(
     name="trialkit",

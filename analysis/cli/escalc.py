@@ -10,9 +10,9 @@ import pandas as pd
 import typer
 
 from analysis.cli import app
-from analysis.effects import MEASURES, escalc
-from analysis.errors import UsageError
-from analysis.output import table_csv_bytes, write_table
+from analysis.core.errors import UsageError
+from analysis.core.output import table_csv_bytes, write_table
+from analysis.stats.effects import MEASURES, escalc
 
 
 @app.command("escalc")

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from analysis.cli import app, console
-from analysis.errors import DataError, UsageError
+from analysis.core.errors import DataError, UsageError
 
 PLAN_ARGUMENT = typer.Argument(..., help="The study plan (YAML) with a 'reporting:' section.")
 OUT_OPTION = typer.Option(..., "--out", help="Output directory (replaced as a whole on success).")
@@ -34,8 +34,8 @@ def grant_report_command(
     import sys
 
     from analysis.cli.run import _show_failures
-    from analysis.grant import write_grant_report
     from analysis.pipeline import load_trial
+    from analysis.reporting.grant import write_grant_report
 
     try:
         trial = load_trial(plan)
@@ -76,7 +76,7 @@ def power_command(
     out: Path = POWER_OUT_OPTION,
 ) -> None:
     """Power or sample size for the next trial: t-test, ANCOVA, attrition, simulation, curves."""
-    from analysis import power as pw
+    from analysis.stats import power as pw
 
     if (n is None) == (power is None):
         raise UsageError("give exactly one of --n (to compute power) or --power (to compute n per arm)")
@@ -140,9 +140,9 @@ def _write_power_outputs(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from analysis import power as pw
-    from analysis.figures import save_figure
-    from analysis.output import staged_directory, write_table, write_text
+    from analysis.core.output import staged_directory, write_table, write_text
+    from analysis.reporting.figures import save_figure
+    from analysis.stats import power as pw
 
     top = max(int(math.ceil(n_use)) * 2, 20)
     grid = sorted({int(x) for x in np.linspace(4, top, 40)})
@@ -160,7 +160,7 @@ def _write_power_outputs(
 
 def _power_manifest(folder: Path, seed: int | None) -> dict:
     """Provenance of a power run: the command (all parameters), seed, versions, files written."""
-    from analysis.pipeline import package_versions, sha256_file
+    from analysis.core.provenance import package_versions, sha256_file
 
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     return {

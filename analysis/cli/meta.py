@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from analysis.cli import app, console
-from analysis.errors import UsageError
+from analysis.core.errors import UsageError
 
 HELP = (
     "Meta-analysis of per-study effect sizes (metafor rma.uni conventions).\n\n"
@@ -49,9 +49,9 @@ def meta_command(
     lower_is_better: bool = typer.Option(False, "--lower-is-better", help="The outcome improves downwards (for the 'favours' labels)."),
     report: Path = _REPORT,
 ) -> None:
-    from analysis.forest import forest_format, render_forest
-    from analysis.meta import METHODS, TESTS, meta_analyse, read_effects
-    from analysis.output import table_csv_bytes, write_bytes
+    from analysis.core.output import table_csv_bytes, write_bytes
+    from analysis.reporting.forest import forest_format, render_forest
+    from analysis.stats.meta import METHODS, TESTS, meta_analyse, read_effects
 
     method = method.upper()
     if method not in METHODS:
@@ -67,8 +67,8 @@ def meta_command(
     fit, table = meta_analyse(effects, method=method, test=test, ci_level=ci_level, exponentiate=exponentiate)  # type: ignore[arg-type]
     figure = render_forest(table, fmt, lower_is_better=lower_is_better) if fmt is not None else None
     if report is not None:
-        from analysis.notebook import render_notebook
-        from analysis.resources import notebook_path
+        from analysis.core.resources import notebook_path
+        from analysis.reporting.notebook import render_notebook
 
         parameters = {
             "effects_path": str(input.resolve()),

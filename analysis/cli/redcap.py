@@ -21,11 +21,11 @@ def plan_from_redcap_command(
     """Draft a study plan for a REDCap project; check the lines marked CHECK and fill in every TODO."""
     import pandas as pd
 
-    from analysis.errors import UsageError
-    from analysis.io import read_file
-    from analysis.output import write_text
+    from analysis.core.errors import UsageError
+    from analysis.core.output import write_text
     from analysis.plan import DataFile
-    from analysis.redcap import draft_plan, read_dictionary
+    from analysis.sources.files import read_file
+    from analysis.sources.redcap import draft_plan, read_dictionary
 
     if not dictionary.is_file():
         raise UsageError(f"data dictionary '{dictionary}' does not exist")
@@ -51,8 +51,8 @@ def export_adam_command(
     out: Path = typer.Option(..., "--out", help="Folder to write adam/adsl.xpt|csv and adam/adbds.xpt|csv into."),
 ) -> None:
     """Write the plan's analysis dataset as CDISC ADaM (ADSL + BDS) in SAS XPT v5 and CSV."""
-    from analysis.adam import write_adam
     from analysis.pipeline import load_trial
+    from analysis.reporting.adam import write_adam
 
     trial = load_trial(plan)
     for path in write_adam(trial.dataset, trial.participants, trial.plan, out):

@@ -21,7 +21,7 @@ def replicate_command(plan: Path = PLAN, out: Path = OUT, seed: int = SEED, no_r
     from analysis.replicate import replicate
 
     if seed is not None and not 0 <= seed < 2**32:
-        from analysis.errors import UsageError
+        from analysis.core.errors import UsageError
 
         raise UsageError(f"--seed must lie in [0, 2^32), got {seed}")
     result = replicate(plan, out, seed=seed, render_report=not no_report,

@@ -11,15 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from analysis.cli import app, console
-from analysis.errors import DataError, UsageError
+from analysis.core.errors import DataError, UsageError
 
 PlanArgument = typer.Argument(..., help="The study plan (YAML), e.g. data/studies/example-precision-release.yaml.")
 
 
 def _show_failures(error: DataError, failures_csv: Path | None) -> None:
     """Readable summary: counts per rule, then the first failures, then where the full table is."""
-    from analysis.output import write_table
-    from analysis.validate import summarise_failures
+    from analysis.checks.contracts import summarise_failures
+    from analysis.core.output import write_table
 
     failures = error.failures
     # every cell quotes user data: escape it so that brackets in it are not read as console markup
@@ -111,11 +111,11 @@ def simulate_command(
     figures, written with its generated trial plan into --out (required then).
     """
     from analysis.plan import load_plan
-    from analysis.published import is_published_results, load_published
-    from analysis.simulate import write_simulated_trial
+    from analysis.plan.published import is_published_results, load_published
+    from analysis.replicate.simulate import write_simulated_trial
 
     if is_published_results(plan):
-        from analysis.published import PublishedTrial
+        from analysis.plan.published import PublishedTrial
         from analysis.replicate import write_replication_trial
 
         published = load_published(plan).plan

@@ -1,0 +1,299 @@
+"""CONSORT flow: counts per stage and arm, reconciled with the primary analysis, and the diagram.
+
+Stages (CONSORT 2010/2025 items 13a/13b, 22a/22b), in the standard four levels:
+
+* Enrollment: assessed for eligibility and excluded with reasons (only when the plan gives
+  ``reporting.screening``; the participants table holds randomised participants only);
+  randomised.
+* Allocation: allocated per arm; received the allocated intervention (only if the participants
+  table has a boolean ``received_intervention`` column, otherwise "not recorded", never guessed).
+* Follow-up: lost to follow-up (``disposition == 'lost_to_follow_up'``) and discontinued
+  (``'withdrawn'``), each with the reasons from ``disposition_reason``.
+* Analysis: analysed for the primary outcome and excluded from that analysis with reasons.
+
+Who is analysed follows the primary model of the plan exactly, so the counts reconcile with the
+primary-analysis table: for ``ancova`` a participant is analysed when the primary outcome has a
+value at the primary visit, a baseline, and every plan covariate (the complete cases of
+:func:`analysis.stats.models.ancova.ancova`); for ``mmrm`` when there is a baseline, every covariate and at
+least one follow-up value. :func:`check_reconciles` raises when a results table disagrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.core.errors import UsageError
+from analysis.plan import Plan, ScreeningCounts
+
+LEVELS = ("Enrollment", "Allocation", "Follow-up", "Analysis")
+COUNT_COLUMNS = ["level", "stage", "arm", "reason", "n"]
+ARMS = ("treatment", "control")
+NOT_GIVEN = "not given"
+
+
+class ReconciliationError(RuntimeError):
+    """The CONSORT counts and the primary-analysis table disagree (a bug, not a user mistake)."""
+
+
+@dataclass(frozen=True)
+class ConsortFlow:
+    """CONSORT counts.
+
+    Attributes
+    ----------
+    counts : table with columns ``level, stage, arm, reason, n`` (arm ``'all'`` for enrollment;
+        reason empty for totals; n ``Int64``, missing when not recorded).
+    analysis_population : one row per randomised participant: ``participant_id, arm, analysed,
+        reason`` (reason why not analysed, empty when analysed).
+    arm_labels : ``{"treatment": ..., "control": ...}`` from the plan.
+    outcome, visit, model : what "analysed" refers to.
+    """
+
+    counts: pd.DataFrame
+    analysis_population: pd.DataFrame
+    arm_labels: dict[str, str]
+    outcome: str
+    visit: str
+    model: str
+
+    def n(self, stage: str, arm: str = "all") -> int | None:
+        """The total count of one stage and arm (``None`` when not recorded)."""
+        rows = self.counts[(self.counts["stage"] == stage) & (self.counts["arm"] == arm) & (self.counts["reason"] == "")]
+        if rows.empty:
+            raise KeyError(f"no CONSORT stage '{stage}' for arm '{arm}'")
+        value = rows["n"].iloc[0]
+        return None if pd.isna(value) else int(value)
+
+    def reasons(self, stage: str, arm: str = "all") -> list[tuple[str, int]]:
+        rows = self.counts[(self.counts["stage"] == stage) & (self.counts["arm"] == arm) & (self.counts["reason"] != "")]
+        return [(r, int(n)) for r, n in zip(rows["reason"], rows["n"], strict=True)]
+
+
+def analysis_population(participants: pd.DataFrame, dataset: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Who is analysed for the primary outcome under the plan's primary model, and why not.
+
+    Returns columns ``participant_id, arm, analysed, reason``; one row per participant in
+    ``participants``. Reasons, first that applies: ``missing baseline <outcome>``, ``no <visit>
+    <outcome> value`` (ancova) / ``no follow-up <outcome> value`` (mmrm), ``missing <covariate>``.
+    """
+    outcome = plan.primary_outcome.name
+    visit = plan.visits.primary
+    need = [c for c in ("participant_id", "arm", "outcome", "visit", "value", "baseline") if c not in dataset.columns]
+    if need:
+        raise UsageError(f"the analysis dataset lacks column(s) {need}")
+    missing_cov = [c for c in plan.covariates if c not in participants.columns]
+    if missing_cov:
+        raise UsageError(f"plan covariate(s) {missing_cov} are not columns of the participants table")
+    rows = dataset[dataset["outcome"] == outcome]
+    ids = participants["participant_id"].astype(str)
+    base = rows.assign(pid=rows["participant_id"].astype(str)).groupby("pid")["baseline"].first()
+    has_baseline = ids.map(base).notna().to_numpy()
+    followup = rows[(rows["visit"] != plan.visits.baseline) & rows["value"].notna()]
+    if plan.analysis.primary_model == "ancova":
+        seen = set(followup.loc[followup["visit"] == visit, "participant_id"].astype(str))
+        no_value = f"no {visit} {outcome} value"
+    else:
+        seen = set(followup["participant_id"].astype(str))
+        no_value = f"no follow-up {outcome} value"
+    has_value = ids.isin(seen).to_numpy()
+    reasons = np.where(~has_baseline, f"missing baseline {outcome}", np.where(~has_value, no_value, ""))
+    for cov in plan.covariates:
+        lacking = participants[cov].isna().to_numpy() & (reasons == "")
+        reasons = np.where(lacking, f"missing {cov}", reasons)
+    return pd.DataFrame(
+        {
+            "participant_id": ids.to_numpy(),
+            "arm": participants["arm"].astype(str).to_numpy(),
+            "analysed": reasons == "",
+            "reason": reasons.astype(str),
+        }
+    )
+
+
+def _reason_rows(level: str, stage: str, arm: str, frame: pd.DataFrame, column: str) -> list[dict[str, object]]:
+    rows = [{"level": level, "stage": stage, "arm": arm, "reason": "", "n": len(frame)}]
+    reasons = frame[column].astype(object).where(frame[column].notna(), NOT_GIVEN).astype(str).str.strip()
+    reasons = reasons.where(reasons != "", NOT_GIVEN)
+    for reason, n in sorted(reasons.value_counts().items(), key=lambda kv: (-kv[1], kv[0])):
+        rows.append({"level": level, "stage": stage, "arm": arm, "reason": reason, "n": int(n)})
+    return rows
+
+
+def consort_flow(
+    participants: pd.DataFrame,
+    dataset: pd.DataFrame,
+    plan: Plan,
+    screening: ScreeningCounts | None = None,
+) -> ConsortFlow:
+    """Count every CONSORT stage per arm from the participants table and the analysis dataset.
+
+    ``screening`` defaults to the plan's ``reporting.screening``. The randomised count is the
+    number of rows of ``participants`` (every participant in it was randomised).
+    """
+    need = [c for c in ("participant_id", "arm", "disposition", "disposition_reason") if c not in participants.columns]
+    if need:
+        raise UsageError(f"the participants table lacks column(s) {need} needed for the CONSORT flow")
+    if screening is None and plan.reporting is not None:
+        screening = plan.reporting.screening
+    rows: list[dict[str, object]] = []
+    if screening is not None:
+        randomised_expected = screening.assessed - sum(screening.excluded.values())
+        if randomised_expected != len(participants):
+            raise UsageError(
+                f"screening counts do not add up: {screening.assessed} assessed - "
+                f"{sum(screening.excluded.values())} excluded = {randomised_expected}, but the participants "
+                f"table has {len(participants)} randomised"
+            )
+        rows.append({"level": "Enrollment", "stage": "assessed", "arm": "all", "reason": "", "n": screening.assessed})
+        rows.append({"level": "Enrollment", "stage": "excluded", "arm": "all", "reason": "", "n": sum(screening.excluded.values())})
+        for reason, n in screening.excluded.items():
+            rows.append({"level": "Enrollment", "stage": "excluded", "arm": "all", "reason": reason, "n": n})
+    rows.append({"level": "Enrollment", "stage": "randomised", "arm": "all", "reason": "", "n": len(participants)})
+    population = analysis_population(participants, dataset, plan)
+    for arm in ARMS:
+        part = participants[participants["arm"] == arm]
+        rows.append({"level": "Allocation", "stage": "allocated", "arm": arm, "reason": "", "n": len(part)})
+        received = pd.NA
+        if "received_intervention" in participants.columns:
+            received = int(part["received_intervention"].astype("boolean").fillna(False).sum())
+        rows.append({"level": "Allocation", "stage": "received", "arm": arm, "reason": "", "n": received})
+        for stage, code in (("lost_to_follow_up", "lost_to_follow_up"), ("discontinued", "withdrawn")):
+            rows.extend(_reason_rows("Follow-up", stage, arm, part[part["disposition"] == code], "disposition_reason"))
+        pop = population[population["arm"] == arm]
+        rows.append({"level": "Analysis", "stage": "analysed", "arm": arm, "reason": "", "n": int(pop["analysed"].sum())})
+        rows.extend(_reason_rows("Analysis", "excluded_from_analysis", arm, pop[~pop["analysed"]], "reason"))
+    counts = pd.DataFrame(rows, columns=COUNT_COLUMNS)
+    counts["n"] = pd.array(counts["n"], dtype="Int64")
+    return ConsortFlow(
+        counts=counts,
+        analysis_population=population,
+        arm_labels={"treatment": plan.arms.treatment.label, "control": plan.arms.control.label},
+        outcome=plan.primary_outcome.name,
+        visit=plan.visits.primary,
+        model=plan.analysis.primary_model,
+    )
+
+
+def check_reconciles(flow: ConsortFlow, n_treatment: int, n_control: int) -> None:
+    """Raise :class:`ReconciliationError` unless the analysed counts equal the primary analysis' n per arm."""
+    got = {"treatment": flow.n("analysed", "treatment"), "control": flow.n("analysed", "control")}
+    want = {"treatment": int(n_treatment), "control": int(n_control)}
+    if got != want:
+        raise ReconciliationError(
+            f"CONSORT analysed counts {got} differ from the primary analysis n {want} "
+            f"({flow.outcome} at {flow.visit}, {flow.model})"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Diagram
+
+def _box_text(flow: ConsortFlow, arm: str) -> dict[str, str]:
+    def n_text(stage: str) -> str:
+        value = flow.n(stage, arm)
+        return "not recorded" if value is None else str(value)
+
+    def with_reasons(title: str, stage: str) -> str:
+        lines = [f"{title} (n = {n_text(stage)})"]
+        lines += [f"  - {reason} (n = {n})" for reason, n in flow.reasons(stage, arm)]
+        return "\n".join(lines)
+
+    allocated = flow.n("allocated", arm)
+    received = flow.n("received", arm)
+    alloc = [f"Allocated to {flow.arm_labels[arm]} (n = {allocated})", f"  - Received allocated intervention (n = {n_text('received')})"]
+    if received is not None:
+        alloc.append(f"  - Did not receive allocated intervention (n = {allocated - received})")
+    return {
+        "Allocation": "\n".join(alloc),
+        "Follow-up": with_reasons("Lost to follow-up", "lost_to_follow_up") + "\n" + with_reasons("Discontinued intervention", "discontinued"),
+        "Analysis": f"Analysed (n = {n_text('analysed')})\n" + with_reasons("Excluded from analysis", "excluded_from_analysis"),
+    }
+
+
+def plot_consort(flow: ConsortFlow, ax=None):
+    """Draw the CONSORT flow diagram in the standard four levels and return the Axes.
+
+    Enrollment (assessed, excluded with reasons to the side, randomised), then per arm the
+    Allocation, Follow-up and Analysis boxes, each level under a banner. Box heights follow their
+    text; with ``ax=None`` a figure tall enough for every reason is created.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    boxes = {arm: _box_text(flow, arm) for arm in ARMS}
+    has_screening = bool((flow.counts["stage"] == "assessed").any())
+    # Equal x/y scale (12 units across 10 in): a 9 pt line at 1.4 spacing is ~0.21 units.
+    line_h, pad, gap, banner_h = 0.225, 0.22, 0.32, 0.34
+
+    def height(text: str) -> float:
+        return line_h * (text.count("\n") + 1) + pad
+
+    randomised = f"Randomised (n = {flow.n('randomised')})"
+    assessed = excluded = ""
+    if has_screening:
+        assessed = f"Assessed for eligibility (n = {flow.n('assessed')})"
+        excluded = "\n".join([f"Excluded (n = {flow.n('excluded')})"] + [f"  - {r} (n = {n})" for r, n in flow.reasons("excluded")])
+    level_h = {lvl: max(height(boxes[a][lvl]) for a in ARMS) for lvl in ("Allocation", "Follow-up", "Analysis")}
+    enroll_h = height(randomised) + (height(assessed) + max(height(excluded), 2 * gap) + 2 * gap if has_screening else 0.0)
+    total = 4 * (banner_h + gap) + enroll_h + sum(level_h.values()) + 3 * gap + 0.2
+    width = 12.0
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, total * 10 / 12))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, total)
+    ax.axis("off")
+    centres = {"treatment": 3.0, "control": 9.0}
+
+    def box(x_mid: float, top: float, w: float, text: str, center: bool = False) -> float:
+        h = height(text)
+        ax.add_patch(FancyBboxPatch((x_mid - w / 2, top - h), w, h, boxstyle="square,pad=0", fc="white", ec="black", lw=1))
+        ax.text(x_mid if center else x_mid - w / 2 + 0.15, top - h / 2, text, ha="center" if center else "left",
+                va="center", fontsize=9, linespacing=1.4)
+        return top - h
+
+    def banner(top: float, text: str) -> float:
+        ax.add_patch(FancyBboxPatch((4.0, top - banner_h), 4.0, banner_h, boxstyle="round,pad=0,rounding_size=0.2",
+                                    fc="#cfe2f3", ec="#6fa8dc"))
+        ax.text(6.0, top - banner_h / 2, text, ha="center", va="center", fontsize=10, fontweight="bold")
+        return top - banner_h - gap
+
+    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "-|>", "lw": 1, "color": "black", "shrinkA": 0, "shrinkB": 0})
+
+    y = banner(total - 0.1, "Enrollment")
+    if has_screening:
+        bottom = box(6.0, y, 4.6, assessed, center=True)
+        side_h = max(height(excluded), 2 * gap)
+        side_top = bottom - gap
+        box(9.5, side_top - (side_h - height(excluded)) / 2, 4.6, excluded)
+        mid = side_top - side_h / 2
+        ax.plot([6.0, 6.0], [bottom, mid], color="black", lw=1)
+        arrow(6.0, mid, 9.5 - 2.3, mid)
+        y = side_top - side_h - gap
+        arrow(6.0, mid, 6.0, y)
+    r_bottom = box(6.0, y, 4.6, randomised, center=True)
+    y = banner(r_bottom - gap, "Allocation")
+    split = r_bottom - gap / 2
+    ax.plot([6.0, 6.0], [r_bottom, split], color="black", lw=1)
+    ax.plot([centres["control"], centres["treatment"]], [split, split], color="black", lw=1)
+    for arm in ARMS:
+        arrow(centres[arm], split, centres[arm], y)
+    for level in ("Allocation", "Follow-up", "Analysis"):
+        if level != "Allocation":
+            y = banner(y, level)
+        for arm in ARMS:
+            bottom = box(centres[arm], y, 5.6, boxes[arm][level])
+            if level != "Analysis":
+                # the arrow runs past the banner (banners sit between the two columns)
+                arrow(centres[arm], bottom, centres[arm], y - level_h[level] - gap - banner_h - gap)
+        y = y - level_h[level] - gap
+    return ax
+
+
+def consort_figure(flow: ConsortFlow):
+    """A new Figure holding :func:`plot_consort` (caller saves it as PNG/SVG)."""
+    ax = plot_consort(flow)
+    return ax.figure

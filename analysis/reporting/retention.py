@@ -1,0 +1,148 @@
+"""Enrollment and retention for a reporting period.
+
+* Cumulative enrollment: participants by ``enrolled_on`` up to the end of the reporting period,
+  overall and per arm, drawn against the plan's ``target_enrollment``.
+* Retention per arm x visit: of the participants whose visit was *due* by the period end
+  (``enrolled_on + 7 x visit_week <= period_end``), how many attended, where attended means at
+  least one outcome of the plan has a value at that visit. Participants not yet due are not
+  counted as missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.core.errors import UsageError
+from analysis.plan import Plan
+
+ARMS = ("treatment", "control")
+
+
+def _period_end(value: object) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UsageError(f"period end '{value}' is not a date (use YYYY-MM-DD)") from None
+    if pd.isna(stamp):
+        raise UsageError("period end is missing")
+    return stamp.normalize()
+
+
+def _enrolled(participants: pd.DataFrame) -> pd.Series:
+    if "enrolled_on" not in participants.columns:
+        raise UsageError("the participants table lacks column 'enrolled_on'")
+    dates = pd.to_datetime(participants["enrolled_on"], errors="coerce")
+    if dates.isna().any():
+        first = participants.loc[dates.isna(), "participant_id"].iloc[0]
+        raise UsageError(f"{int(dates.isna().sum())} participant(s) have no enrolment date (first: {first})")
+    return dates.dt.normalize()
+
+
+def cumulative_enrollment(participants: pd.DataFrame, period_end: object, period_start: object | None = None) -> pd.DataFrame:
+    """Cumulative enrollment by date up to ``period_end`` (inclusive).
+
+    Returns one row per enrolment date with columns ``date, enrolled, cumulative,
+    cumulative_treatment, cumulative_control, in_period`` (``in_period``: on or after
+    ``period_start`` when given, else True). Cumulative counts run from the first participant.
+    """
+    end = _period_end(period_end)
+    start = _period_end(period_start) if period_start is not None else None
+    if start is not None and start > end:
+        raise UsageError(f"period start {start.date()} is after period end {end.date()}")
+    dates = _enrolled(participants)
+    frame = pd.DataFrame({"date": dates, "arm": participants["arm"].astype(str).to_numpy()})
+    frame = frame[frame["date"] <= end]
+    if frame.empty:
+        raise UsageError(f"no participant was enrolled on or before {end.date()}")
+    daily = pd.crosstab(frame["date"], frame["arm"]).reindex(columns=list(ARMS), fill_value=0).sort_index()
+    out = pd.DataFrame({"date": daily.index})
+    out["enrolled"] = daily.sum(axis=1).to_numpy()
+    out["cumulative"] = out["enrolled"].cumsum()
+    for arm in ARMS:
+        out[f"cumulative_{arm}"] = daily[arm].cumsum().to_numpy()
+    out["in_period"] = True if start is None else (out["date"] >= start).to_numpy()
+    return out
+
+
+def plot_enrollment(cumulative: pd.DataFrame, target: int | None, period_end: object, ax=None, arm_labels: dict[str, str] | None = None):
+    """Step plot of cumulative enrollment (overall and per arm) with the target as a line; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
+    end = _period_end(period_end)
+    dates = list(cumulative["date"]) + [end]
+    def extended(column: str) -> list[int]:
+        return list(cumulative[column]) + [int(cumulative[column].iloc[-1])]
+    ax.step(dates, extended("cumulative"), where="post", color="black", lw=2, label="All")
+    for arm, style in zip(ARMS, ("-", "--"), strict=True):
+        ax.step(dates, extended(f"cumulative_{arm}"), where="post", lw=1.2, linestyle=style, label=labels[arm])
+    if target is not None:
+        ax.axhline(target, color="firebrick", lw=1, linestyle=":", label=f"Target ({target})")
+    ax.set_ylabel("Participants enrolled (cumulative)")
+    ax.set_title(f"Cumulative enrollment to {end.date()}: {int(cumulative['cumulative'].iloc[-1])}"
+                 + (f" of {target} ({100 * cumulative['cumulative'].iloc[-1] / target:.0f}%)" if target else ""))
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def retention_table(participants: pd.DataFrame, dataset: pd.DataFrame, plan: Plan, period_end: object) -> pd.DataFrame:
+    """Retention per arm and visit among participants due by ``period_end``.
+
+    Columns ``arm, visit, visit_week, n_enrolled, n_due, n_attended, percent_attended`` where
+    ``n_enrolled`` counts participants enrolled by the period end, ``n_due`` those whose visit
+    date (enrolled_on + 7 x week days) is on or before it, and ``percent_attended`` =
+    100 x n_attended / n_due (NaN when none is due).
+    """
+    end = _period_end(period_end)
+    need = [c for c in ("participant_id", "visit", "value") if c not in dataset.columns]
+    if need:
+        raise UsageError(f"the analysis dataset lacks column(s) {need}")
+    dates = _enrolled(participants)
+    people = pd.DataFrame({
+        "participant_id": participants["participant_id"].astype(str).to_numpy(),
+        "arm": participants["arm"].astype(str).to_numpy(),
+        "enrolled_on": dates.to_numpy(),
+    })
+    people = people[people["enrolled_on"] <= end]
+    observed = dataset[dataset["value"].notna()]
+    attended = set(zip(observed["participant_id"].astype(str), observed["visit"].astype(str), strict=True))
+    rows = []
+    for arm in ARMS:
+        group = people[people["arm"] == arm]
+        for visit in plan.visits.labels:
+            week = plan.visits.weeks[visit]
+            due = group[group["enrolled_on"] + pd.to_timedelta(7 * week, unit="D") <= end]
+            n_att = int(sum((pid, visit) in attended for pid in due["participant_id"]))
+            rows.append({
+                "arm": arm, "visit": visit, "visit_week": week, "n_enrolled": len(group), "n_due": len(due),
+                "n_attended": n_att, "percent_attended": 100.0 * n_att / len(due) if len(due) else np.nan,
+            })
+    return pd.DataFrame(rows)
+
+
+def plot_retention(table: pd.DataFrame, ax=None, arm_labels: dict[str, str] | None = None):
+    """Percent attended by visit week, one line per arm (last visit's attended/due in the legend); returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
+    for arm, marker in zip(ARMS, ("o", "s"), strict=True):
+        part = table[table["arm"] == arm]
+        last = part.iloc[-1]
+        # Counts per visit are in the retention table; the legend carries the last visit's, to avoid overlapping labels.
+        ax.plot(part["visit_week"], part["percent_attended"], marker=marker,
+                label=f"{labels[arm]} ({last['visit']}: {last['n_attended']}/{last['n_due']} due)")
+    visits = table.drop_duplicates("visit")
+    ax.set_xticks(visits["visit_week"], [f"{v}\n(wk {w:g})" for v, w in zip(visits["visit"], visits["visit_week"], strict=True)])
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("Attended, % of those due")
+    ax.set_title("Retention by visit")
+    ax.legend(frameon=False, fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax

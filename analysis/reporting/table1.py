@@ -1,0 +1,206 @@
+"""Table 1: baseline characteristics by arm and overall, with standardised differences.
+
+CONSORT discourages p-values for baseline differences (randomisation makes any difference due to
+chance by construction), so the table reports the standardised difference between arms instead
+(Austin 2009; Yang & Dalton 2012):
+
+* continuous: d = (mean_T - mean_C) / sqrt((s_T^2 + s_C^2) / 2), signed, treatment minus control;
+* one level of a categorical variable: d = (p_T - p_C) / sqrt((p_T (1 - p_T) + p_C (1 - p_C)) / 2);
+* a categorical variable as a whole (k levels): d = sqrt((T - C)' S^-1 (T - C)), T and C the
+  proportions of levels 2..k, S = (S_T + S_C) / 2 with S_g = diag(p_g) - p_g p_g' (non-negative;
+  equals |d| of the binary formula when k = 2). Same as R ``tableone``'s ``ExtractSmd``.
+
+Percentages use the participants with a value as denominator; the missing count is its own row.
+Quartiles use linear interpolation (R's default ``quantile`` type 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.core.errors import UsageError
+from analysis.plan import Table1Variable
+
+GROUPS = ("treatment", "control", "overall")
+STATS_COLUMNS = [
+    "variable", "label", "kind", "row", "level", "group", "n", "denominator", "percent",
+    "mean", "sd", "median", "q1", "q3",
+]
+
+
+def _levels(values: pd.Series) -> list[str]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return [str(c) for c in values.cat.categories]
+    return sorted(str(v) for v in values.dropna().unique())
+
+
+def _check_columns(participants: pd.DataFrame, variables: Sequence[Table1Variable]) -> None:
+    missing = [v.name for v in variables if v.name not in participants.columns]
+    if "arm" not in participants.columns:
+        missing.insert(0, "arm")
+    if missing:
+        raise UsageError(f"Table 1 variable(s) {missing} are not columns of the participants table")
+    if not variables:
+        raise UsageError("no Table 1 variables: list them under reporting.table1 in the plan")
+    arms = set(participants["arm"].dropna().unique())
+    if not arms <= {"treatment", "control"}:
+        raise UsageError(f"participants.arm must be 'treatment' or 'control', found {sorted(arms - {'treatment', 'control'})}")
+
+
+def _groups(participants: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {
+        "treatment": participants[participants["arm"] == "treatment"],
+        "control": participants[participants["arm"] == "control"],
+        "overall": participants,
+    }
+
+
+def table1_stats(participants: pd.DataFrame, variables: Sequence[Table1Variable]) -> pd.DataFrame:
+    """Summary statistics per variable, row and group (treatment, control, overall), long form.
+
+    Returns columns ``variable, label, kind, row, level, group, n, denominator, percent, mean, sd,
+    median, q1, q3`` where ``row`` is ``"N"`` (participants in the group), ``"summary"`` (continuous:
+    mean, SD, median, quartiles over non-missing values; ``n`` = non-missing), ``"level"``
+    (categorical: ``n`` with the level, ``denominator`` = non-missing, ``percent`` = 100 n / denominator)
+    or ``"missing"`` (``n`` missing). SD uses ddof = 1.
+    """
+    _check_columns(participants, variables)
+    groups = _groups(participants)
+    rows: list[dict[str, object]] = []
+    for group, frame in groups.items():
+        rows.append({"variable": "", "label": "Participants", "kind": "", "row": "N", "level": None, "group": group, "n": len(frame)})
+    for var in variables:
+        column = participants[var.name]
+        levels = _levels(column) if var.kind == "categorical" else []
+        for group, frame in groups.items():
+            values = frame[var.name]
+            present = values.dropna()
+            base = {"variable": var.name, "label": var.label, "kind": var.kind, "group": group}
+            if var.kind == "continuous":
+                x = pd.to_numeric(present, errors="raise").astype(float).to_numpy()
+                q1, med, q3 = (np.quantile(x, [0.25, 0.5, 0.75]) if len(x) else (np.nan,) * 3)
+                rows.append(base | {
+                    "row": "summary", "level": None, "n": len(x),
+                    "mean": x.mean() if len(x) else np.nan,
+                    "sd": x.std(ddof=1) if len(x) > 1 else np.nan,
+                    "median": med, "q1": q1, "q3": q3,
+                })
+            else:
+                text = present.astype(str)
+                for level in levels:
+                    count = int((text == level).sum())
+                    rows.append(base | {
+                        "row": "level", "level": level, "n": count, "denominator": len(text),
+                        "percent": 100.0 * count / len(text) if len(text) else np.nan,
+                    })
+            rows.append(base | {"row": "missing", "level": None, "n": int(values.isna().sum())})
+    out = pd.DataFrame(rows).reindex(columns=STATS_COLUMNS)
+    out["n"] = out["n"].astype("Int64")
+    out["denominator"] = pd.array(out["denominator"], dtype="Int64")
+    return out
+
+
+def _smd_continuous(t: np.ndarray, c: np.ndarray) -> float:
+    if len(t) < 2 or len(c) < 2:
+        return float("nan")
+    pooled = np.sqrt((t.var(ddof=1) + c.var(ddof=1)) / 2.0)
+    return float((t.mean() - c.mean()) / pooled) if pooled > 0 else float("nan")
+
+
+def _smd_level(pt: float, pc: float) -> float:
+    denom = np.sqrt((pt * (1 - pt) + pc * (1 - pc)) / 2.0)
+    return float((pt - pc) / denom) if denom > 0 else float("nan")
+
+
+def _smd_categorical(pt: np.ndarray, pc: np.ndarray) -> float:
+    """Yang & Dalton (2012) multivariate standardised difference over levels 2..k."""
+    if len(pt) < 2:
+        return 0.0
+    t, c = pt[1:], pc[1:]
+    s = (np.diag(t) - np.outer(t, t) + np.diag(c) - np.outer(c, c)) / 2.0
+    diff = t - c
+    # pinv: a level absent from both arms makes S singular; it carries no difference either.
+    return float(np.sqrt(max(diff @ np.linalg.pinv(s) @ diff, 0.0)))
+
+
+def standardised_differences(participants: pd.DataFrame, variables: Sequence[Table1Variable]) -> pd.DataFrame:
+    """Standardised differences, treatment vs control: columns ``variable, level, std_diff``.
+
+    One row per variable (``level`` missing; continuous signed, categorical the non-negative
+    multivariate value) and, for categorical variables, one signed row per level. Missing values
+    are left out (proportions among participants with a value). See the module docstring.
+    """
+    _check_columns(participants, variables)
+    t_frame = participants[participants["arm"] == "treatment"]
+    c_frame = participants[participants["arm"] == "control"]
+    rows: list[dict[str, object]] = []
+    for var in variables:
+        if var.kind == "continuous":
+            t = pd.to_numeric(t_frame[var.name].dropna()).astype(float).to_numpy()
+            c = pd.to_numeric(c_frame[var.name].dropna()).astype(float).to_numpy()
+            rows.append({"variable": var.name, "level": None, "std_diff": _smd_continuous(t, c)})
+            continue
+        levels = _levels(participants[var.name])
+        t_text = t_frame[var.name].dropna().astype(str)
+        c_text = c_frame[var.name].dropna().astype(str)
+        if len(t_text) == 0 or len(c_text) == 0:
+            rows.append({"variable": var.name, "level": None, "std_diff": float("nan")})
+            continue
+        pt = np.array([(t_text == lv).mean() for lv in levels])
+        pc = np.array([(c_text == lv).mean() for lv in levels])
+        rows.append({"variable": var.name, "level": None, "std_diff": _smd_categorical(pt, pc)})
+        rows.extend({"variable": var.name, "level": lv, "std_diff": _smd_level(a, b)} for lv, a, b in zip(levels, pt, pc, strict=True))
+    return pd.DataFrame(rows, columns=["variable", "level", "std_diff"])
+
+
+def _fmt(x: float, digits: int) -> str:
+    return "" if pd.isna(x) else f"{x:.{digits}f}"
+
+
+def table1_display(
+    participants: pd.DataFrame,
+    variables: Sequence[Table1Variable],
+    arm_labels: dict[str, str] | None = None,
+    digits: int = 1,
+) -> pd.DataFrame:
+    """The printable Table 1: one text row per line, columns ``Characteristic``, one per arm, Overall, Std. difference.
+
+    Continuous variables get "Mean (SD)" and "Median [Q1, Q3]" lines; categorical variables one
+    "n (%)" line per level; every variable a "Missing" line. Rounding happens only here.
+    """
+    stats = table1_stats(participants, variables)
+    smd = standardised_differences(participants, variables)
+    labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
+    n_rows = stats[stats["row"] == "N"].set_index("group")["n"]
+    headers = {
+        "treatment": f"{labels['treatment']} (n = {n_rows['treatment']})",
+        "control": f"{labels['control']} (n = {n_rows['control']})",
+        "overall": f"Overall (n = {n_rows['overall']})",
+    }
+    out: list[dict[str, str]] = []
+
+    def line(text: str, cells: dict[str, str], std: str = "") -> None:
+        out.append({"Characteristic": text} | {headers[g]: cells.get(g, "") for g in GROUPS} | {"Std. difference": std})
+
+    for var in variables:
+        part = stats[stats["variable"] == var.name]
+        overall_smd = smd[(smd["variable"] == var.name) & smd["level"].isna()]["std_diff"].iloc[0]
+        by_group = {g: part[part["group"] == g] for g in GROUPS}
+        if var.kind == "continuous":
+            line(var.label, {}, _fmt(overall_smd, 2))
+            summ = {g: by_group[g][by_group[g]["row"] == "summary"].iloc[0] for g in GROUPS}
+            line("  Mean (SD)", {g: f"{_fmt(s['mean'], digits)} ({_fmt(s['sd'], digits)})" for g, s in summ.items()})
+            line("  Median [Q1, Q3]", {g: f"{_fmt(s['median'], digits)} [{_fmt(s['q1'], digits)}, {_fmt(s['q3'], digits)}]" for g, s in summ.items()})
+        else:
+            line(var.label + ", n (%)", {}, _fmt(overall_smd, 2))
+            for level in part[part["row"] == "level"]["level"].drop_duplicates():
+                cells = {}
+                for g in GROUPS:
+                    r = by_group[g][(by_group[g]["row"] == "level") & (by_group[g]["level"] == level)].iloc[0]
+                    cells[g] = f"{r['n']} ({_fmt(r['percent'], digits)}%)"
+                line(f"  {level}", cells)
+        line("  Missing", {g: str(by_group[g][by_group[g]["row"] == "missing"]["n"].iloc[0]) for g in GROUPS})
+    return pd.DataFrame(out)

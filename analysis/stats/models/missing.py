@@ -1,0 +1,689 @@
+"""Missing data: counts, multiple imputation with Rubin's rules, delta-adjusted tipping point.
+
+* :func:`missing_table` counts expected, observed and missing values per outcome x visit x arm.
+* :func:`impute_outcome` draws ``m`` proper imputations of one outcome's missing values within arm
+  by sequential Bayesian linear regression in time order (the "norm" method of mice; Rubin 1987
+  p. 167), vectorised over imputations in NumPy.
+* :func:`rubin_pool` combines per-imputation estimates with Rubin's rules and the Barnard-Rubin
+  (1999) small-sample degrees of freedom (as R ``mice::pool``).
+* :func:`multiple_imputation_ancova` runs the baseline-adjusted ANCOVA of :mod:`analysis.stats.models.ancova`
+  on each completed dataset and pools it.
+* :func:`tipping_point` shifts the treatment arm's imputed values at the analysed visit by delta in
+  the direction unfavourable to treatment and reports the smallest delta at which the pooled
+  result stops being significant (a delta-adjusted, "tipping point" MNAR sensitivity analysis;
+  Ratitch, O'Kelly & Tosiello 2013).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize, stats
+
+from analysis.core.errors import ModelError, UsageError
+from analysis.core.tidy import check_ci_level, contrast_label, tidy_frame
+from analysis.stats.models.design import ARMS, design_matrix, require_columns, visit_rows
+
+MISSING_COLUMNS = ["outcome", "visit", "arm", "n_expected", "n_observed", "n_missing"]
+
+
+# --------------------------------------------------------------------------------------------
+# Counts
+# --------------------------------------------------------------------------------------------
+
+
+def _visit_order(dataset: pd.DataFrame) -> list[str]:
+    """Visit labels in time order: by ``visit_week`` when present, else as first seen."""
+    if isinstance(dataset["visit"].dtype, pd.CategoricalDtype):
+        return [str(v) for v in dataset["visit"].cat.categories]
+    if "visit_week" in dataset.columns:
+        weeks = dataset.groupby("visit", sort=False)["visit_week"].min()
+        return [str(v) for v in weeks.sort_values(kind="stable").index]
+    return [str(v) for v in pd.unique(dataset["visit"])]
+
+
+def missing_table(dataset: pd.DataFrame) -> pd.DataFrame:
+    """Count missing values per outcome x visit x arm.
+
+    ``n_expected`` is the number of participants of the arm with any row for the outcome (every
+    randomised participant in the analysis dataset), ``n_observed`` those with a non-missing
+    ``value`` at the visit, ``n_missing = n_expected - n_observed``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``outcome, visit, arm, n_expected, n_observed, n_missing``; outcomes in order of
+        appearance, visits in time order, arms treatment then control.
+
+    Examples
+    --------
+    >>> missing_table(dataset).query("visit == 'week12'")  # doctest: +SKIP
+    """
+    require_columns(
+        dataset, ["participant_id", "arm", "outcome", "visit", "value"], "the analysis dataset"
+    )
+    visits = _visit_order(dataset)
+    rows = []
+    for outcome in pd.unique(dataset["outcome"]):
+        part = dataset.loc[dataset["outcome"] == outcome]
+        for visit in visits:
+            at_visit = part.loc[part["visit"].astype(str) == visit]
+            if at_visit.empty:
+                continue
+            for arm in ARMS:
+                expected = part.loc[part["arm"] == arm, "participant_id"].nunique()
+                observed = at_visit.loc[
+                    (at_visit["arm"] == arm) & at_visit["value"].notna(), "participant_id"
+                ].nunique()
+                rows.append(
+                    {
+                        "outcome": str(outcome),
+                        "visit": visit,
+                        "arm": arm,
+                        "n_expected": expected,
+                        "n_observed": observed,
+                        "n_missing": expected - observed,
+                    }
+                )
+    frame = pd.DataFrame(rows, columns=MISSING_COLUMNS)
+    for column in MISSING_COLUMNS[3:]:
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Rubin's rules
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RubinResult:
+    """Rubin's rules for one scalar estimate over ``m`` imputations.
+
+    Attributes
+    ----------
+    estimate
+        Pooled estimate, the mean of the per-imputation estimates (Q-bar).
+    within, between, total
+        Within-imputation variance U-bar (mean of the variances), between-imputation variance
+        B (sample variance of the estimates, divisor m - 1), total T = U-bar + (1 + 1/m) B.
+    std_error
+        sqrt(T).
+    df
+        Barnard-Rubin degrees of freedom.
+    riv, lambda_, fmi
+        Relative increase in variance (1 + 1/m) B / U-bar, the proportion of variance due to
+        missingness lambda = (1 + 1/m) B / T, and the fraction of missing information
+        (riv + 2 / (df + 3)) / (1 + riv), as mice reports them.
+    statistic, p_value, ci_low, ci_high, ci_level
+        t = estimate / std_error on ``df``; two-sided p; t-based CI.
+    m, df_complete
+        Number of imputations and the complete-data residual df.
+    """
+
+    estimate: float
+    within: float
+    between: float
+    total: float
+    std_error: float
+    df: float
+    riv: float
+    lambda_: float
+    fmi: float
+    statistic: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    m: int
+    df_complete: float
+
+
+def _barnard_rubin_df(m: int, lam: np.ndarray, df_complete: float) -> np.ndarray:
+    # nu_old = (m - 1) / lambda^2 (Rubin 1987); nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda);
+    # nu = nu_old nu_obs / (nu_old + nu_obs) (Barnard & Rubin 1999), written as the harmonic form
+    # 1 / (1/nu_old + 1/nu_obs) so that lambda = 0 (no between-imputation variance) gives nu_obs.
+    nu_obs = (df_complete + 1.0) / (df_complete + 3.0) * df_complete * (1.0 - lam)
+    inv_old = lam**2 / (m - 1.0)
+    return 1.0 / (inv_old + 1.0 / nu_obs)
+
+
+def rubin_pool(
+    estimates: Sequence[float] | np.ndarray,
+    variances: Sequence[float] | np.ndarray,
+    df_complete: float,
+    ci_level: float = 0.95,
+) -> RubinResult:
+    """Pool per-imputation estimates and their squared SEs with Rubin's rules.
+
+    Q-bar = mean(q_j); U-bar = mean(u_j); B = sum (q_j - Q-bar)^2 / (m - 1);
+    T = U-bar + (1 + 1/m) B; lambda = (1 + 1/m) B / T; df by Barnard & Rubin (1999):
+    nu = nu_old nu_obs / (nu_old + nu_obs), nu_old = (m - 1) / lambda^2,
+    nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda). Matches ``mice::pool`` (which floors
+    lambda at 1e-4; here lambda = 0 gives nu = nu_obs exactly).
+
+    Parameters
+    ----------
+    estimates, variances
+        One estimate and one variance (SE squared) per imputation; m >= 2.
+    df_complete
+        Residual degrees of freedom of the complete-data analysis (nu_com).
+    ci_level
+        Confidence level of the t-based interval.
+
+    Examples
+    --------
+    >>> r = rubin_pool([1.0, 1.2, 1.4], [0.04, 0.05, 0.06], df_complete=50)
+    >>> round(r.estimate, 6), round(r.total, 6)
+    (1.2, 0.103333)
+    """
+    q = np.asarray(estimates, dtype=float)
+    u = np.asarray(variances, dtype=float)
+    if q.ndim != 1 or q.shape != u.shape:
+        raise UsageError("estimates and variances must be one-dimensional and of equal length")
+    m = q.size
+    if m < 2:
+        raise UsageError(f"Rubin's rules need at least 2 imputations, found {m}")
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(u)) and np.all(u >= 0)):
+        raise UsageError("estimates must be finite and variances finite and non-negative")
+    if not df_complete > 0:
+        raise UsageError(f"df_complete must be positive, found {df_complete}")
+    check_ci_level(ci_level)
+    qbar = float(q.mean())
+    ubar = float(u.mean())
+    b = float(q.var(ddof=1))
+    t = ubar + (1.0 + 1.0 / m) * b
+    lam = (1.0 + 1.0 / m) * b / t
+    riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
+    df = float(_barnard_rubin_df(m, np.asarray(lam), float(df_complete)))
+    se = float(np.sqrt(t))
+    stat = qbar / se
+    crit = stats.t.ppf(0.5 + ci_level / 2.0, df)
+    return RubinResult(
+        estimate=qbar,
+        within=ubar,
+        between=b,
+        total=t,
+        std_error=se,
+        df=df,
+        riv=float(riv),
+        lambda_=float(lam),
+        fmi=float((riv + 2.0 / (df + 3.0)) / (1.0 + riv)),
+        statistic=float(stat),
+        p_value=float(2.0 * stats.t.sf(abs(stat), df)),
+        ci_low=qbar - crit * se,
+        ci_high=qbar + crit * se,
+        ci_level=ci_level,
+        m=m,
+        df_complete=float(df_complete),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Imputation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imputations:
+    """``m`` completed copies of one outcome in wide form (participants x [baseline, visits...]).
+
+    Attributes
+    ----------
+    participant_id, arm
+        Row labels (arm 'treatment' / 'control').
+    columns
+        ``["baseline", <follow-up visits in time order>]``.
+    observed
+        Boolean (participants x columns): True where the value was observed.
+    values
+        Array (m x participants x columns): observed values, imputed values where missing.
+    m, seed
+        Number of imputations and the seed of the generator that drew them.
+    """
+
+    participant_id: np.ndarray
+    arm: np.ndarray
+    columns: list[str]
+    observed: np.ndarray
+    values: np.ndarray
+    m: int
+    seed: int
+
+
+def _wide(dataset: pd.DataFrame, outcome: str, visits: Sequence[str]) -> pd.DataFrame:
+    part = dataset.loc[dataset["outcome"] == outcome]
+    if part.empty:
+        raise UsageError(f"outcome '{outcome}' is not in the analysis dataset")
+    part = part.assign(
+        participant_id=part["participant_id"].astype(str), visit=part["visit"].astype(str)
+    )
+    ids = pd.unique(part["participant_id"])
+    arm = part.groupby("participant_id", sort=False)["arm"].first().astype(str)
+    baseline = part.groupby("participant_id", sort=False)["baseline"].first()
+    values = part.pivot_table(
+        index="participant_id", columns="visit", values="value", aggfunc="first", dropna=False
+    )
+    wide = pd.DataFrame(
+        {"arm": arm.reindex(ids), "baseline": baseline.reindex(ids).astype(float)}, index=ids
+    )
+    for visit in visits:
+        wide[visit] = (
+            values[visit].reindex(ids).astype(float) if visit in values.columns else np.nan
+        )
+    return wide
+
+
+def _draw_norm(
+    x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One Bayesian linear-regression imputation step, batched over the leading (imputation) axis.
+
+    x_obs (m, n_obs, p), y_obs (n_obs,), x_mis (m, n_mis, p). Draws sigma*^2 = RSS / chi2(n_obs - p),
+    beta* ~ N(beta_hat, sigma*^2 (X'X)^-1), then y* = X_mis beta* + N(0, sigma*^2) (Rubin 1987,
+    p. 167; mice's ``norm``), so parameter uncertainty enters every imputation ("proper").
+    """
+    m, n_obs, p = x_obs.shape
+    xtx = np.einsum("mij,mik->mjk", x_obs, x_obs)
+    xty = np.einsum("mij,i->mj", x_obs, y_obs)
+    inv = np.linalg.inv(xtx)
+    beta_hat = np.einsum("mjk,mk->mj", inv, xty)
+    resid = y_obs[None, :] - np.einsum("mij,mj->mi", x_obs, beta_hat)
+    rss = np.einsum("mi,mi->m", resid, resid)
+    sigma = np.sqrt(rss / rng.chisquare(n_obs - p, size=m))
+    chol = np.linalg.cholesky(inv)
+    beta = beta_hat + sigma[:, None] * np.einsum("mjk,mk->mj", chol, rng.standard_normal((m, p)))
+    n_mis = x_mis.shape[1]
+    return np.einsum("mij,mj->mi", x_mis, beta) + sigma[:, None] * rng.standard_normal((m, n_mis))
+
+
+def impute_outcome(
+    dataset: pd.DataFrame,
+    *,
+    outcome: str,
+    visits: Sequence[str],
+    m: int,
+    seed: int,
+) -> Imputations:
+    """Multiply impute one outcome's missing baseline and follow-up values, within arm.
+
+    Within each arm, columns are imputed in time order (baseline, then each follow-up visit),
+    each from an intercept and every earlier column (observed or already imputed), by proper
+    Bayesian linear regression (:func:`_draw_norm`); all ``m`` imputations are drawn together.
+    For monotone dropout this is the exact monotone-pattern sequential regression method (mice with
+    a monotone visit sequence and one iteration); an intermittent missing value is imputed from
+    the earlier visits only, and a later observed value does not inform it. Imputing within arm
+    keeps the treatment-by-everything interaction in the imputation model.
+
+    Parameters
+    ----------
+    dataset
+        Long analysis dataset.
+    outcome
+        The outcome to impute.
+    visits
+        Follow-up visit labels in time order.
+    m, seed
+        Number of imputations and the seed (``numpy.random.default_rng(seed)``; the treatment arm
+        is imputed before the control arm, so the same seed gives the same imputations).
+
+    Examples
+    --------
+    >>> imp = impute_outcome(data, outcome="pain", visits=["week4", "week12"], m=20, seed=1)  # doctest: +SKIP
+    >>> imp.values.shape  # doctest: +SKIP
+    (20, 120, 3)
+    """
+    if m < 2:
+        raise UsageError(f"multiple imputation needs m >= 2 imputations, found {m}")
+    require_columns(
+        dataset,
+        ["participant_id", "arm", "outcome", "visit", "value", "baseline"],
+        "the analysis dataset",
+    )
+    wide = _wide(dataset, outcome, visits)
+    columns = ["baseline", *visits]
+    y = wide[columns].to_numpy(float)
+    observed = ~np.isnan(y)
+    values = np.broadcast_to(y, (m, *y.shape)).copy()
+    rng = np.random.default_rng(seed)
+    arm = wide["arm"].to_numpy(dtype=object)
+    for a in ARMS:
+        rows = np.flatnonzero(arm == a)
+        for k, name in enumerate(columns):
+            obs = rows[observed[rows, k]]
+            mis = rows[~observed[rows, k]]
+            if mis.size == 0:
+                continue
+            p = k + 1
+            if obs.size < p + 2:
+                raise UsageError(
+                    f"cannot impute '{outcome}' at '{name}' in the {a} arm: {obs.size} observed "
+                    f"value(s), at least {p + 2} needed"
+                )
+            design = np.concatenate([np.ones((m, y.shape[0], 1)), values[:, :, :k]], axis=2)
+            try:
+                values[:, mis, k] = _draw_norm(design[:, obs, :], y[obs, k], design[:, mis, :], rng)
+            except np.linalg.LinAlgError:
+                raise ModelError(
+                    f"cannot impute '{outcome}' at '{name}' in the {a} arm: the earlier visits used as "
+                    "predictors are collinear (for example a visit at which every observed value is the same)"
+                ) from None
+    return Imputations(
+        participant_id=wide.index.to_numpy(dtype=object),
+        arm=arm,
+        columns=columns,
+        observed=observed,
+        values=values,
+        m=m,
+        seed=seed,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# MI ANCOVA and tipping point
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _MiFits:
+    """Per-imputation ANCOVA pieces from which the delta-shifted fit follows in closed form.
+
+    With the design X fixed, shifting y by delta * s changes the coefficients to b + delta c,
+    c = (X'X)^-1 X' s, and the residuals to e + delta r, r = s - X c.
+    """
+
+    b: np.ndarray  # (m,) arm coefficient
+    c: np.ndarray  # (m,) d b / d delta
+    rss0: np.ndarray  # (m,)
+    e_r: np.ndarray  # (m,) e'r
+    r_r: np.ndarray  # (m,) r'r
+    v11: np.ndarray  # (m,) [(X'X)^-1] arm diagonal element
+    df: float
+    n_treatment: int
+    n_control: int
+    imputed: Mapping[str, int]
+    formula: str
+
+    def pooled(self, delta: float, ci_level: float) -> RubinResult:
+        rss = self.rss0 + 2.0 * delta * self.e_r + delta**2 * self.r_r
+        return rubin_pool(self.b + delta * self.c, rss / self.df * self.v11, self.df, ci_level)
+
+
+def _mi_fits(
+    dataset: pd.DataFrame,
+    outcome: str,
+    visit: str,
+    visits: Sequence[str],
+    m: int,
+    seed: int,
+    covariates: Sequence[str],
+    participants: pd.DataFrame | None,
+) -> _MiFits:
+    if visit not in visits:
+        raise UsageError(f"visit '{visit}' is not one of the follow-up visits {list(visits)}")
+    imp = impute_outcome(dataset, outcome=outcome, visits=visits, m=m, seed=seed)
+    k = imp.columns.index(visit)
+    base_rows = visit_rows(dataset, outcome, visit, covariates, participants).set_index(
+        "participant_id"
+    )
+    base_rows = base_rows.reindex(imp.participant_id)
+    shift = ((imp.arm == "treatment") & ~imp.observed[:, k]).astype(float)
+    out = {name: np.empty(m) for name in ("b", "c", "rss0", "e_r", "r_r", "v11")}
+    df = np.nan
+    for j in range(m):
+        rows = base_rows.assign(
+            arm=imp.arm, value=imp.values[j, :, k], baseline=imp.values[j, :, 0], _shift=shift
+        )
+        rows = rows.rename_axis("participant_id").reset_index()
+        design = design_matrix(
+            rows, covariates
+        )  # complete cases only drop participants missing a covariate
+        s = rows.set_index("participant_id").loc[design.ids, "_shift"].to_numpy(float)
+        fit = sm.OLS(design.y, design.x).fit()
+        xtx_inv = fit.normalized_cov_params
+        c = xtx_inv @ design.x.T @ s
+        r = s - design.x @ c
+        out["b"][j] = fit.params[1]
+        out["c"][j] = c[1]
+        out["rss0"][j] = fit.ssr
+        out["e_r"][j] = fit.resid @ r
+        out["r_r"][j] = r @ r
+        out["v11"][j] = xtx_inv[1, 1]
+        df = float(fit.df_resid)
+        n_t = int((design.arm == "treatment").sum())
+        n_c = int((design.arm == "control").sum())
+    imputed = {a: int(((imp.arm == a) & ~imp.observed[:, k]).sum()) for a in ARMS}
+    return _MiFits(
+        df=df, n_treatment=n_t, n_control=n_c, imputed=imputed, formula=design.formula, **out
+    )
+
+
+def _follow_up_visits(dataset: pd.DataFrame, outcome: str) -> list[str]:
+    part = dataset.loc[dataset["outcome"] == outcome]
+    if "baseline_flag" in part.columns:
+        part = part.loc[~part["baseline_flag"].astype(bool)]
+    elif "visit_week" in part.columns:
+        part = part.loc[part["visit_week"] > 0]
+    present = set(part["visit"].astype(str))
+    return [v for v in _visit_order(dataset) if v in present]
+
+
+@dataclass(frozen=True)
+class MiAncovaResult:
+    """Multiple-imputation ANCOVA pooled by Rubin's rules.
+
+    Attributes
+    ----------
+    pooled
+        :class:`RubinResult` for the adjusted mean difference treatment - control.
+    effect
+        One tidy row (``n_boot`` holds m, the number of imputations, and ``seed`` the seed).
+    imputed
+        Number of imputed follow-up values at the analysed visit per arm.
+    """
+
+    pooled: RubinResult
+    effect: pd.DataFrame
+    imputed: Mapping[str, int]
+
+
+def multiple_imputation_ancova(
+    dataset: pd.DataFrame,
+    *,
+    outcome: str,
+    visit: str,
+    m: int = 20,
+    seed: int,
+    visits: Sequence[str] | None = None,
+    covariates: Sequence[str] = (),
+    participants: pd.DataFrame | None = None,
+    ci_level: float = 0.95,
+    labels: Mapping[str, str] | None = None,
+) -> MiAncovaResult:
+    """ANCOVA at ``visit`` on ``m`` imputed datasets, pooled with Rubin's rules.
+
+    Missing baseline and follow-up values of ``outcome`` are imputed within arm
+    (:func:`impute_outcome`); each completed dataset is analysed by the same OLS ANCOVA as
+    :func:`analysis.stats.models.ancova.ancova` (``value ~ arm + baseline + covariates``); the m arm
+    coefficients and their squared SEs are pooled by :func:`rubin_pool` (Barnard-Rubin df).
+    Participants missing a covariate are left out of every analysis (covariates are not imputed).
+
+    Parameters
+    ----------
+    visits
+        Follow-up visits in time order used by the imputation model; default: every follow-up
+        visit of the outcome, ordered by ``visit_week``.
+    m, seed
+        Number of imputations and the seed; both are recorded in the result row.
+
+    Examples
+    --------
+    >>> res = multiple_imputation_ancova(data, outcome="pain", visit="week12", m=20, seed=7)  # doctest: +SKIP
+    >>> res.pooled.estimate, res.pooled.df  # doctest: +SKIP
+    """
+    visits = list(visits) if visits is not None else _follow_up_visits(dataset, outcome)
+    fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants)
+    pooled = fits.pooled(0.0, ci_level)
+    labels = dict(labels or {"treatment": "treatment", "control": "control"})
+    row = {
+        "outcome": outcome,
+        "visit": visit,
+        "contrast": contrast_label(labels["treatment"], labels["control"]),
+        "measure": "adjusted mean difference",
+        "estimate": pooled.estimate,
+        "std_error": pooled.std_error,
+        "statistic": pooled.statistic,
+        "df": pooled.df,
+        "p_value": pooled.p_value,
+        "ci_low": pooled.ci_low,
+        "ci_high": pooled.ci_high,
+        "ci_level": ci_level,
+        "method": (
+            f"multiple imputation (sequential Bayesian regression within arm, m = {m}) + ANCOVA "
+            f"{fits.formula}; Rubin's rules, Barnard-Rubin df"
+        ),
+        "n_treatment": fits.n_treatment,
+        "n_control": fits.n_control,
+        "n_boot": m,
+        "seed": seed,
+        "note": (
+            f"imputed at {visit}: treatment {fits.imputed['treatment']}, control {fits.imputed['control']}; "
+            f"fraction of missing information {pooled.fmi:.3f}; n_boot holds the number of imputations"
+        ),
+    }
+    return MiAncovaResult(pooled=pooled, effect=tidy_frame([row]), imputed=fits.imputed)
+
+
+@dataclass(frozen=True)
+class TippingPointResult:
+    """Delta-adjusted tipping-point analysis.
+
+    Attributes
+    ----------
+    delta
+        Smallest shift (>= 0, in outcome units, applied in ``direction``) at which the pooled
+        p-value reaches alpha, i.e. the conclusion "treatment is better" no longer holds; NaN
+        when the unshifted analysis is not significant in favour of treatment, or when no
+        treatment value was imputed (then no shift can change the result).
+    direction
+        +1 or -1: the sign of the shift added to the treatment arm's imputed values (the direction
+        that makes treatment look worse).
+    curve
+        The pooled analysis along a grid of deltas: ``delta, shift, estimate, std_error, df,
+        p_value, ci_low, ci_high``.
+    effect
+        One tidy row (``measure`` "tipping point delta"; ``estimate`` is delta).
+    """
+
+    delta: float
+    direction: int
+    curve: pd.DataFrame
+    effect: pd.DataFrame
+
+
+def tipping_point(
+    dataset: pd.DataFrame,
+    *,
+    outcome: str,
+    visit: str,
+    better: Literal["lower", "higher"],
+    m: int = 20,
+    seed: int,
+    visits: Sequence[str] | None = None,
+    covariates: Sequence[str] = (),
+    participants: pd.DataFrame | None = None,
+    ci_level: float = 0.95,
+    labels: Mapping[str, str] | None = None,
+    grid_size: int = 101,
+) -> TippingPointResult:
+    """Delta-adjusted tipping point of the multiple-imputation ANCOVA.
+
+    After imputing as in :func:`multiple_imputation_ancova` (same ``m`` and ``seed``, hence the
+    same imputations), the treatment arm's imputed values at ``visit`` are shifted by
+    ``direction * delta`` with ``direction = +1`` when lower is better and ``-1`` when higher is
+    better (the missing treatment participants are assumed to do worse than MAR predicts); control
+    imputations are untouched. Because the ANCOVA is linear in the response, each imputation's
+    coefficient and residual sum of squares are exact closed forms in delta, so the pooled p-value
+    is a smooth function of delta; the tipping point is its first crossing of
+    alpha = 1 - ci_level, found on a grid from 0 to the delta that moves the pooled estimate to
+    zero and refined with Brent's method.
+
+    Examples
+    --------
+    >>> tp = tipping_point(data, outcome="pain", visit="week12", better="lower", m=20, seed=7)  # doctest: +SKIP
+    >>> tp.delta  # doctest: +SKIP
+    """
+    if better not in ("lower", "higher"):
+        raise UsageError(f"better must be 'lower' or 'higher', found {better!r}")
+    if grid_size < 3:
+        raise UsageError(f"grid_size must be at least 3, found {grid_size}")
+    visits = list(visits) if visits is not None else _follow_up_visits(dataset, outcome)
+    fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants)
+    alpha = 1.0 - ci_level
+    improvement = 1 if better == "higher" else -1
+    direction = -improvement
+    base = fits.pooled(0.0, ci_level)
+    favourable = base.p_value < alpha and base.estimate * improvement > 0
+    slope = float(np.mean(fits.c)) * direction  # d(pooled estimate)/d(delta)
+    if favourable and slope * improvement < 0:
+        # the delta at which the pooled estimate reaches 0; p = 1 there, so the crossing is below it
+        upper = abs(base.estimate / slope)
+        deltas = np.linspace(0.0, upper, grid_size)
+    else:
+        scale = max(abs(base.estimate), base.std_error)
+        deltas = np.linspace(0.0, 4.0 * scale, grid_size)
+    pooled = [fits.pooled(direction * d, ci_level) for d in deltas]
+    curve = pd.DataFrame(
+        {
+            "delta": deltas,
+            "shift": direction * deltas,
+            "estimate": [p.estimate for p in pooled],
+            "std_error": [p.std_error for p in pooled],
+            "df": [p.df for p in pooled],
+            "p_value": [p.p_value for p in pooled],
+            "ci_low": [p.ci_low for p in pooled],
+            "ci_high": [p.ci_high for p in pooled],
+        }
+    )
+    delta = np.nan
+    if not favourable:
+        why = "the unshifted MI analysis is not significant in favour of treatment, so there is no tipping point"
+    elif fits.imputed["treatment"] == 0:
+        why = "no treatment value was imputed at this visit, so no shift changes the result"
+    else:
+        p = curve["p_value"].to_numpy()
+        above = np.flatnonzero(p >= alpha)
+        i = int(above[0])
+
+        def gap(d: float) -> float:
+            return fits.pooled(direction * d, ci_level).p_value - alpha
+
+        delta = float(optimize.brentq(gap, deltas[i - 1], deltas[i], xtol=1e-10, rtol=1e-12))
+        why = (
+            f"shift added to the treatment arm's {fits.imputed['treatment']} imputed value(s) at {visit} "
+            f"({'+' if direction > 0 else '-'}delta, unfavourable to treatment) at which the pooled "
+            f"p-value reaches {alpha:.3g}"
+        )
+    labels = dict(labels or {"treatment": "treatment", "control": "control"})
+    row = {
+        "outcome": outcome,
+        "visit": visit,
+        "contrast": contrast_label(labels["treatment"], labels["control"]),
+        "measure": "tipping point delta",
+        "estimate": delta,
+        "ci_level": ci_level,
+        "method": f"delta-adjusted multiple imputation (m = {m}) + ANCOVA {fits.formula}; Rubin's rules",
+        "n_treatment": fits.n_treatment,
+        "n_control": fits.n_control,
+        "n_boot": m,
+        "seed": seed,
+        "note": why,
+    }
+    return TippingPointResult(
+        delta=delta, direction=direction, curve=curve, effect=tidy_frame([row])
+    )

@@ -11,7 +11,7 @@ STUDY ?= example-precision-release
 OUT ?= reports/$(STUDY)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint report bench fixtures clean
+.PHONY: help setup demo test lint architecture report bench fixtures clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,11 +31,16 @@ demo: $(STAMP) ## Set up, then run the full pipeline on the bundled (simulated) 
 report: $(STAMP) ## Re-run the pipeline and render the report for PLAN (default: the example trial)
 	$(BIN)/trialkit run $(PLAN) --out $(OUT)
 
-test: $(STAMP) ## Run the test suite
+test: architecture ## Check the architecture rules, then run the test suite
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-lint: $(STAMP) ## Check style with ruff
+lint: architecture ## Check style (ruff) and the architecture rules
 	$(BIN)/ruff check analysis tests benchmarks
+
+architecture: $(STAMP) ## Imports flow one way, no cycles (import-linter); no module over 600 lines
+	$(BIN)/lint-imports --no-cache
+	@find analysis -name '*.py' -print0 | xargs -0 wc -l | awk '$$2 != "total" && $$1 > 600 \
+		{ print "module over 600 lines: " $$2 " (" $$1 ")"; bad = 1 } END { exit bad }'
 
 bench: $(STAMP) ## Run the benchmarks (ours against the peers, ratios printed)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

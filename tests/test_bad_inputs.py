@@ -146,7 +146,7 @@ def source_files(source: str) -> dict[str, str]:
     trialkit's own exporters, so each case breaks one thing in an otherwise valid source."""
     from analysis.pipeline import load_trial
     from analysis.reporting.adam import adam_adsl, adam_bds
-    from analysis.sources.redcap import to_redcap
+    from analysis.reporting.redcap import to_redcap
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

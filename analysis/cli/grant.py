@@ -142,6 +142,7 @@ def _write_power_outputs(
 
     from analysis.core.output import staged_directory, write_table, write_text
     from analysis.reporting.figures import save_figure
+    from analysis.reporting.power import plot_power_curve
     from analysis.stats import power as pw
 
     top = max(int(math.ceil(n_use)) * 2, 20)
@@ -152,7 +153,7 @@ def _write_power_outputs(
         curve = pw.power_curve(sizes, grid, r=r, alpha=alpha)
         write_table(curve, staging / "power_curve.csv")
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        pw.plot_power_curve(curve, ax=ax)
+        plot_power_curve(curve, ax=ax)
         save_figure(fig, staging / "power_curve")
         write_text(staging / "manifest.json", json.dumps(_power_manifest(staging, seed), indent=2) + "\n")
     console.print(f"[green]written:[/] {escape(str(out))}/power.csv, power_curve.csv, power_curve.png/svg")

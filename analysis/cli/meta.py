@@ -51,7 +51,8 @@ def meta_command(
 ) -> None:
     from analysis.core.output import table_csv_bytes, write_bytes
     from analysis.reporting.forest import forest_format, render_forest
-    from analysis.stats.meta import METHODS, TESTS, meta_analyse, read_effects
+    from analysis.sources.tables import read_csv_text
+    from analysis.stats.meta import METHODS, TESTS, effects_from_table, meta_analyse
 
     method = method.upper()
     if method not in METHODS:
@@ -63,7 +64,7 @@ def meta_command(
     fmt = forest_format(forest) if forest is not None else None
 
     # everything is computed before anything is written: a failure leaves no partial output
-    effects = read_effects(input, measure=measure)
+    effects = effects_from_table(read_csv_text(input), measure=measure, source=str(input))
     fit, table = meta_analyse(effects, method=method, test=test, ci_level=ci_level, exponentiate=exponentiate)  # type: ignore[arg-type]
     figure = render_forest(table, fmt, lower_is_better=lower_is_better) if fmt is not None else None
     if report is not None:

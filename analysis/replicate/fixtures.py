@@ -14,7 +14,7 @@ from analysis.pipeline import load_trial
 from analysis.plan import load_plan
 from analysis.replicate.simulate import write_simulated_trial
 from analysis.reporting.adam import adam_adsl, adam_bds, xpt_bytes
-from analysis.sources.redcap import to_redcap, write_redcap
+from analysis.reporting.redcap import to_redcap, write_redcap
 
 EXAMPLE_PLAN = STUDIES_DIR / "example-precision-release.yaml"
 EXAMPLE_SEED = 20231112

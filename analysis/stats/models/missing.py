@@ -1,11 +1,11 @@
 """Missing data: counts, multiple imputation with Rubin's rules, delta-adjusted tipping point.
 
 * :func:`missing_table` counts expected, observed and missing values per outcome x visit x arm.
-* :func:`impute_outcome` draws ``m`` proper imputations of one outcome's missing values within arm
-  by sequential Bayesian linear regression in time order (the "norm" method of mice; Rubin 1987
-  p. 167), vectorised over imputations in NumPy.
-* :func:`rubin_pool` combines per-imputation estimates with Rubin's rules and the Barnard-Rubin
-  (1999) small-sample degrees of freedom (as R ``mice::pool``).
+* :func:`analysis.stats.models.imputation.impute_outcome` draws ``m`` proper imputations of one
+  outcome's missing values within arm by sequential Bayesian linear regression in time order (the
+  "norm" method of mice; Rubin 1987 p. 167), vectorised over imputations in NumPy.
+* :func:`analysis.stats.models.rubin.rubin_pool` combines per-imputation estimates with Rubin's
+  rules and the Barnard-Rubin (1999) small-sample degrees of freedom (as R ``mice::pool``).
 * :func:`multiple_imputation_ancova` runs the baseline-adjusted ANCOVA of :mod:`analysis.stats.models.ancova`
   on each completed dataset and pools it.
 * :func:`tipping_point` shifts the treatment arm's imputed values at the analysed visit by delta in
@@ -23,11 +23,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import optimize, stats
+from scipy import optimize
 
-from analysis.core.errors import ModelError, UsageError
-from analysis.core.tidy import check_ci_level, contrast_label, tidy_frame
+from analysis.core.errors import UsageError
+from analysis.core.tidy import contrast_label, tidy_frame
 from analysis.stats.models.design import ARMS, design_matrix, require_columns, visit_rows
+from analysis.stats.models.imputation import impute_outcome
+from analysis.stats.models.rubin import RubinResult, rubin_pool
 
 MISSING_COLUMNS = ["outcome", "visit", "arm", "n_expected", "n_observed", "n_missing"]
 
@@ -94,294 +96,6 @@ def missing_table(dataset: pd.DataFrame) -> pd.DataFrame:
     for column in MISSING_COLUMNS[3:]:
         frame[column] = frame[column].astype("int64")
     return frame
-
-
-# --------------------------------------------------------------------------------------------
-# Rubin's rules
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RubinResult:
-    """Rubin's rules for one scalar estimate over ``m`` imputations.
-
-    Attributes
-    ----------
-    estimate
-        Pooled estimate, the mean of the per-imputation estimates (Q-bar).
-    within, between, total
-        Within-imputation variance U-bar (mean of the variances), between-imputation variance
-        B (sample variance of the estimates, divisor m - 1), total T = U-bar + (1 + 1/m) B.
-    std_error
-        sqrt(T).
-    df
-        Barnard-Rubin degrees of freedom.
-    riv, lambda_, fmi
-        Relative increase in variance (1 + 1/m) B / U-bar, the proportion of variance due to
-        missingness lambda = (1 + 1/m) B / T, and the fraction of missing information
-        (riv + 2 / (df + 3)) / (1 + riv), as mice reports them.
-    statistic, p_value, ci_low, ci_high, ci_level
-        t = estimate / std_error on ``df``; two-sided p; t-based CI.
-    m, df_complete
-        Number of imputations and the complete-data residual df.
-    """
-
-    estimate: float
-    within: float
-    between: float
-    total: float
-    std_error: float
-    df: float
-    riv: float
-    lambda_: float
-    fmi: float
-    statistic: float
-    p_value: float
-    ci_low: float
-    ci_high: float
-    ci_level: float
-    m: int
-    df_complete: float
-
-
-def _barnard_rubin_df(m: int, lam: np.ndarray, df_complete: float) -> np.ndarray:
-    # nu_old = (m - 1) / lambda^2 (Rubin 1987); nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda);
-    # nu = nu_old nu_obs / (nu_old + nu_obs) (Barnard & Rubin 1999), written as the harmonic form
-    # 1 / (1/nu_old + 1/nu_obs) so that lambda = 0 (no between-imputation variance) gives nu_obs.
-    nu_obs = (df_complete + 1.0) / (df_complete + 3.0) * df_complete * (1.0 - lam)
-    inv_old = lam**2 / (m - 1.0)
-    return 1.0 / (inv_old + 1.0 / nu_obs)
-
-
-def rubin_pool(
-    estimates: Sequence[float] | np.ndarray,
-    variances: Sequence[float] | np.ndarray,
-    df_complete: float,
-    ci_level: float = 0.95,
-) -> RubinResult:
-    """Pool per-imputation estimates and their squared SEs with Rubin's rules.
-
-    Q-bar = mean(q_j); U-bar = mean(u_j); B = sum (q_j - Q-bar)^2 / (m - 1);
-    T = U-bar + (1 + 1/m) B; lambda = (1 + 1/m) B / T; df by Barnard & Rubin (1999):
-    nu = nu_old nu_obs / (nu_old + nu_obs), nu_old = (m - 1) / lambda^2,
-    nu_obs = (nu_com + 1) / (nu_com + 3) nu_com (1 - lambda). Matches ``mice::pool`` (which floors
-    lambda at 1e-4; here lambda = 0 gives nu = nu_obs exactly).
-
-    Parameters
-    ----------
-    estimates, variances
-        One estimate and one variance (SE squared) per imputation; m >= 2.
-    df_complete
-        Residual degrees of freedom of the complete-data analysis (nu_com).
-    ci_level
-        Confidence level of the t-based interval.
-
-    Examples
-    --------
-    >>> r = rubin_pool([1.0, 1.2, 1.4], [0.04, 0.05, 0.06], df_complete=50)
-    >>> round(r.estimate, 6), round(r.total, 6)
-    (1.2, 0.103333)
-    """
-    q = np.asarray(estimates, dtype=float)
-    u = np.asarray(variances, dtype=float)
-    if q.ndim != 1 or q.shape != u.shape:
-        raise UsageError("estimates and variances must be one-dimensional and of equal length")
-    m = q.size
-    if m < 2:
-        raise UsageError(f"Rubin's rules need at least 2 imputations, found {m}")
-    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(u)) and np.all(u >= 0)):
-        raise UsageError("estimates must be finite and variances finite and non-negative")
-    if not df_complete > 0:
-        raise UsageError(f"df_complete must be positive, found {df_complete}")
-    check_ci_level(ci_level)
-    qbar = float(q.mean())
-    ubar = float(u.mean())
-    b = float(q.var(ddof=1))
-    t = ubar + (1.0 + 1.0 / m) * b
-    lam = (1.0 + 1.0 / m) * b / t
-    riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
-    df = float(_barnard_rubin_df(m, np.asarray(lam), float(df_complete)))
-    se = float(np.sqrt(t))
-    stat = qbar / se
-    crit = stats.t.ppf(0.5 + ci_level / 2.0, df)
-    return RubinResult(
-        estimate=qbar,
-        within=ubar,
-        between=b,
-        total=t,
-        std_error=se,
-        df=df,
-        riv=float(riv),
-        lambda_=float(lam),
-        fmi=float((riv + 2.0 / (df + 3.0)) / (1.0 + riv)),
-        statistic=float(stat),
-        p_value=float(2.0 * stats.t.sf(abs(stat), df)),
-        ci_low=qbar - crit * se,
-        ci_high=qbar + crit * se,
-        ci_level=ci_level,
-        m=m,
-        df_complete=float(df_complete),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Imputation
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Imputations:
-    """``m`` completed copies of one outcome in wide form (participants x [baseline, visits...]).
-
-    Attributes
-    ----------
-    participant_id, arm
-        Row labels (arm 'treatment' / 'control').
-    columns
-        ``["baseline", <follow-up visits in time order>]``.
-    observed
-        Boolean (participants x columns): True where the value was observed.
-    values
-        Array (m x participants x columns): observed values, imputed values where missing.
-    m, seed
-        Number of imputations and the seed of the generator that drew them.
-    """
-
-    participant_id: np.ndarray
-    arm: np.ndarray
-    columns: list[str]
-    observed: np.ndarray
-    values: np.ndarray
-    m: int
-    seed: int
-
-
-def _wide(dataset: pd.DataFrame, outcome: str, visits: Sequence[str]) -> pd.DataFrame:
-    part = dataset.loc[dataset["outcome"] == outcome]
-    if part.empty:
-        raise UsageError(f"outcome '{outcome}' is not in the analysis dataset")
-    part = part.assign(
-        participant_id=part["participant_id"].astype(str), visit=part["visit"].astype(str)
-    )
-    ids = pd.unique(part["participant_id"])
-    arm = part.groupby("participant_id", sort=False)["arm"].first().astype(str)
-    baseline = part.groupby("participant_id", sort=False)["baseline"].first()
-    values = part.pivot_table(
-        index="participant_id", columns="visit", values="value", aggfunc="first", dropna=False
-    )
-    wide = pd.DataFrame(
-        {"arm": arm.reindex(ids), "baseline": baseline.reindex(ids).astype(float)}, index=ids
-    )
-    for visit in visits:
-        wide[visit] = (
-            values[visit].reindex(ids).astype(float) if visit in values.columns else np.nan
-        )
-    return wide
-
-
-def _draw_norm(
-    x_obs: np.ndarray, y_obs: np.ndarray, x_mis: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """One Bayesian linear-regression imputation step, batched over the leading (imputation) axis.
-
-    x_obs (m, n_obs, p), y_obs (n_obs,), x_mis (m, n_mis, p). Draws sigma*^2 = RSS / chi2(n_obs - p),
-    beta* ~ N(beta_hat, sigma*^2 (X'X)^-1), then y* = X_mis beta* + N(0, sigma*^2) (Rubin 1987,
-    p. 167; mice's ``norm``), so parameter uncertainty enters every imputation ("proper").
-    """
-    m, n_obs, p = x_obs.shape
-    xtx = np.einsum("mij,mik->mjk", x_obs, x_obs)
-    xty = np.einsum("mij,i->mj", x_obs, y_obs)
-    inv = np.linalg.inv(xtx)
-    beta_hat = np.einsum("mjk,mk->mj", inv, xty)
-    resid = y_obs[None, :] - np.einsum("mij,mj->mi", x_obs, beta_hat)
-    rss = np.einsum("mi,mi->m", resid, resid)
-    sigma = np.sqrt(rss / rng.chisquare(n_obs - p, size=m))
-    chol = np.linalg.cholesky(inv)
-    beta = beta_hat + sigma[:, None] * np.einsum("mjk,mk->mj", chol, rng.standard_normal((m, p)))
-    n_mis = x_mis.shape[1]
-    return np.einsum("mij,mj->mi", x_mis, beta) + sigma[:, None] * rng.standard_normal((m, n_mis))
-
-
-def impute_outcome(
-    dataset: pd.DataFrame,
-    *,
-    outcome: str,
-    visits: Sequence[str],
-    m: int,
-    seed: int,
-) -> Imputations:
-    """Multiply impute one outcome's missing baseline and follow-up values, within arm.
-
-    Within each arm, columns are imputed in time order (baseline, then each follow-up visit),
-    each from an intercept and every earlier column (observed or already imputed), by proper
-    Bayesian linear regression (:func:`_draw_norm`); all ``m`` imputations are drawn together.
-    For monotone dropout this is the exact monotone-pattern sequential regression method (mice with
-    a monotone visit sequence and one iteration); an intermittent missing value is imputed from
-    the earlier visits only, and a later observed value does not inform it. Imputing within arm
-    keeps the treatment-by-everything interaction in the imputation model.
-
-    Parameters
-    ----------
-    dataset
-        Long analysis dataset.
-    outcome
-        The outcome to impute.
-    visits
-        Follow-up visit labels in time order.
-    m, seed
-        Number of imputations and the seed (``numpy.random.default_rng(seed)``; the treatment arm
-        is imputed before the control arm, so the same seed gives the same imputations).
-
-    Examples
-    --------
-    >>> imp = impute_outcome(data, outcome="pain", visits=["week4", "week12"], m=20, seed=1)  # doctest: +SKIP
-    >>> imp.values.shape  # doctest: +SKIP
-    (20, 120, 3)
-    """
-    if m < 2:
-        raise UsageError(f"multiple imputation needs m >= 2 imputations, found {m}")
-    require_columns(
-        dataset,
-        ["participant_id", "arm", "outcome", "visit", "value", "baseline"],
-        "the analysis dataset",
-    )
-    wide = _wide(dataset, outcome, visits)
-    columns = ["baseline", *visits]
-    y = wide[columns].to_numpy(float)
-    observed = ~np.isnan(y)
-    values = np.broadcast_to(y, (m, *y.shape)).copy()
-    rng = np.random.default_rng(seed)
-    arm = wide["arm"].to_numpy(dtype=object)
-    for a in ARMS:
-        rows = np.flatnonzero(arm == a)
-        for k, name in enumerate(columns):
-            obs = rows[observed[rows, k]]
-            mis = rows[~observed[rows, k]]
-            if mis.size == 0:
-                continue
-            p = k + 1
-            if obs.size < p + 2:
-                raise UsageError(
-                    f"cannot impute '{outcome}' at '{name}' in the {a} arm: {obs.size} observed "
-                    f"value(s), at least {p + 2} needed"
-                )
-            design = np.concatenate([np.ones((m, y.shape[0], 1)), values[:, :, :k]], axis=2)
-            try:
-                values[:, mis, k] = _draw_norm(design[:, obs, :], y[obs, k], design[:, mis, :], rng)
-            except np.linalg.LinAlgError:
-                raise ModelError(
-                    f"cannot impute '{outcome}' at '{name}' in the {a} arm: the earlier visits used as "
-                    "predictors are collinear (for example a visit at which every observed value is the same)"
-                ) from None
-    return Imputations(
-        participant_id=wide.index.to_numpy(dtype=object),
-        arm=arm,
-        columns=columns,
-        observed=observed,
-        values=values,
-        m=m,
-        seed=seed,
-    )
 
 
 # --------------------------------------------------------------------------------------------

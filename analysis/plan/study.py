@@ -1,0 +1,295 @@
+"""The study plan's models: :class:`Plan` (study, arms, visits, outcomes, analysis, simulation,
+reporting; the data sources are in :mod:`analysis.plan.sources`) and :class:`LoadedPlan`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from analysis.plan.sources import DataFile, DataSources, StrictModel
+
+
+class StudyInfo(StrictModel):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str
+    design: str = "parallel-group randomised controlled trial"
+    simulated: bool = False
+    description: str = ""
+
+
+class Arm(StrictModel):
+    label: str
+    codes: list[str] = Field(min_length=1)
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return value
+
+
+class Arms(StrictModel):
+    treatment: Arm
+    control: Arm
+
+    @model_validator(mode="after")
+    def _distinct_codes(self) -> Arms:
+        shared = set(self.treatment.codes) & set(self.control.codes)
+        if shared:
+            raise ValueError(f"codes {sorted(shared)} are given for both arms")
+        return self
+
+    def code_to_arm(self) -> dict[str, str]:
+        mapping = {code: "treatment" for code in self.treatment.codes}
+        mapping.update({code: "control" for code in self.control.codes})
+        return mapping
+
+
+class FollowUp(StrictModel):
+    label: str
+    week: float = Field(gt=0)
+
+
+class Visits(StrictModel):
+    baseline: str
+    followup: list[FollowUp] = Field(min_length=1)
+    primary: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Visits:
+        labels = [v.label for v in self.followup]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"follow-up visit labels repeat: {labels}")
+        if self.baseline in labels:
+            raise ValueError(f"baseline label '{self.baseline}' is also a follow-up label")
+        weeks = [v.week for v in self.followup]
+        if weeks != sorted(weeks) or len(set(weeks)) != len(weeks):
+            raise ValueError("follow-up visits must be listed in strictly increasing week order")
+        if self.primary not in labels:
+            raise ValueError(f"primary visit '{self.primary}' is not one of the follow-up labels {labels}")
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        """All visit labels in time order, baseline first."""
+        return [self.baseline] + [v.label for v in self.followup]
+
+    @property
+    def weeks(self) -> dict[str, float]:
+        return {self.baseline: 0.0} | {v.label: v.week for v in self.followup}
+
+
+class Mcid(StrictModel):
+    """Minimal clinically important difference: absolute points and/or percent improvement."""
+
+    points: float | None = Field(default=None, gt=0)
+    percent: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Mcid:
+        if self.points is None and self.percent is None:
+            raise ValueError("give 'points', 'percent' or both")
+        return self
+
+
+class Outcome(StrictModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    unit: str
+    range: tuple[float, float]
+    better: Literal["lower", "higher"]
+    mcid: Mcid | None = None
+    primary: bool = False
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] >= value[1]:
+            raise ValueError(f"range must be [low, high] with low < high, found {list(value)}")
+        return value
+
+    @property
+    def improvement_sign(self) -> int:
+        """+1 when a higher value is better, -1 when lower is better."""
+        return 1 if self.better == "higher" else -1
+
+
+class Analysis(StrictModel):
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    primary_model: Literal["ancova", "mmrm"] = "ancova"
+    mmrm_covariance: Literal["unstructured", "toeplitz", "ar1", "compound_symmetry"] = "unstructured"
+    # Structures to try, in order, if the requested one fails; empty = fail loudly (no fallback).
+    mmrm_fallback: list[Literal["toeplitz", "ar1", "compound_symmetry"]] = Field(default_factory=list)
+    responder_missing: Literal["non_responder", "complete_case"] = "non_responder"
+    multiplicity: Literal["holm", "hochberg", "none"] = "holm"
+    imputations: int = Field(default=20, ge=2, le=1000)
+    n_boot: int = Field(default=2000, ge=100, le=1_000_000)
+    listings: bool = False
+
+
+NIH_RACES = (
+    "American Indian/Alaska Native",
+    "Asian",
+    "Native Hawaiian or Other Pacific Islander",
+    "Black or African American",
+    "White",
+    "More than One Race",
+    "Unknown or Not Reported",
+)
+NIH_ETHNICITIES = ("Not Hispanic or Latino", "Hispanic or Latino", "Unknown/Not Reported Ethnicity")
+NIH_SEXES = ("Female", "Male", "Unknown/Not Reported")
+
+
+class Table1Variable(StrictModel):
+    """One Table 1 row block: a participants column, its printed label and how it is summarised."""
+
+    name: str
+    label: str
+    kind: Literal["continuous", "categorical"]
+
+
+class NihMapping(StrictModel):
+    """The data's own race/ethnicity/sex codes -> NIH inclusion categories (policy-configurable).
+
+    A missing value in the data is looked up as the code ``""``; codes absent here are an error.
+    """
+
+    race: dict[str, str]
+    ethnicity: dict[str, str]
+    sex: dict[str, str]
+    race_categories: list[str] = Field(default_factory=lambda: list(NIH_RACES), min_length=1)
+    ethnicity_categories: list[str] = Field(default_factory=lambda: list(NIH_ETHNICITIES), min_length=1)
+    sex_categories: list[str] = Field(default_factory=lambda: list(NIH_SEXES), min_length=1)
+
+    @field_validator("race", "ethnicity", "sex", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {("" if k is None else str(k)): v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _targets_known(self) -> NihMapping:
+        for field in ("race", "ethnicity", "sex"):
+            allowed = getattr(self, f"{field}_categories")
+            bad = sorted({v for v in getattr(self, field).values() if v not in allowed})
+            if bad:
+                raise ValueError(f"{field} maps to {bad}, which are not among the categories {allowed}")
+        return self
+
+
+class ScreeningCounts(StrictModel):
+    """Screening counts for the CONSORT enrollment box (not in the participants table)."""
+
+    assessed: int = Field(ge=0)
+    excluded: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_more_excluded_than_assessed(self) -> ScreeningCounts:
+        if any(v < 0 for v in self.excluded.values()):
+            raise ValueError("excluded counts must be >= 0")
+        if sum(self.excluded.values()) > self.assessed:
+            raise ValueError(f"{sum(self.excluded.values())} excluded but only {self.assessed} assessed")
+        return self
+
+
+class AgeGroup(StrictModel):
+    label: str
+    low: float = Field(ge=0)
+    high: float | None = None  # exclusive upper bound; None for open-ended
+
+
+class Reporting(StrictModel):
+    """Grant and trial reporting: Table 1, NIH inclusion, adverse events, screening."""
+
+    table1: list[Table1Variable] = Field(default_factory=list)
+    nih: NihMapping | None = None
+    age_groups: list[AgeGroup] | None = None
+    adverse_events: DataFile | None = None
+    screening: ScreeningCounts | None = None
+
+
+class SimulatedOutcome(StrictModel):
+    """How ``trialkit simulate`` draws one outcome: baseline distribution and mean change by arm.
+
+    Mean changes are those at the last follow-up visit; earlier visits get the same change scaled by
+    ``week / last week``. Values are clipped to the outcome's range and rounded to ``decimals``.
+    """
+
+    baseline_mean: float
+    baseline_sd: float = Field(gt=0)
+    change_treatment: float
+    change_control: float
+    change_sd: float = Field(gt=0)
+    within_participant_correlation: float = Field(default=0.6, ge=0, lt=1)
+    decimals: int = Field(default=1, ge=0, le=6)
+
+
+class Simulation(StrictModel):
+    """Parameters of the synthetic-trial generator (``trialkit simulate``)."""
+
+    n_participants: int = Field(ge=4, le=100_000)
+    dropout: float = Field(default=0.10, ge=0, lt=1)
+    missing_value_rate: float = Field(default=0.01, ge=0, lt=0.5)
+    first_enrollment: str = Field(default="2023-01-09", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    enrollment_weeks: int = Field(default=26, gt=0)
+    sites: list[str] = Field(default_factory=lambda: ["site-1", "site-2", "site-3"], min_length=1)
+    outcomes: dict[str, SimulatedOutcome]
+
+
+class Plan(StrictModel):
+    study: StudyInfo
+    seed: int = Field(ge=0, lt=2**32)
+    data: DataSources
+    arms: Arms
+    visits: Visits
+    outcomes: list[Outcome] = Field(min_length=1)
+    covariates: list[str] = Field(default_factory=list)
+    analysis: Analysis = Field(default_factory=Analysis)
+    target_enrollment: int | None = Field(default=None, gt=0)
+    simulation: Simulation | None = None
+    reporting: Reporting | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        names = [o.name for o in self.outcomes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"outcome names repeat: {names}")
+        self.data.check_against(names, self.visits.labels)
+        if sum(o.primary for o in self.outcomes) > 1:
+            raise ValueError("more than one outcome is marked primary: true")
+        if self.simulation is not None:
+            unknown = sorted(set(self.simulation.outcomes) - set(names))
+            undeclared = sorted(set(names) - set(self.simulation.outcomes))
+            if unknown or undeclared:
+                raise ValueError(
+                    f"simulation.outcomes must name each plan outcome once: unknown {unknown}, "
+                    f"missing {undeclared}"
+                )
+        return self
+
+    @property
+    def primary_outcome(self) -> Outcome:
+        """The outcome marked ``primary: true``, or the first one listed."""
+        return next((o for o in self.outcomes if o.primary), self.outcomes[0])
+
+    def outcome(self, name: str) -> Outcome:
+        return next(o for o in self.outcomes if o.name == name)
+
+
+class LoadedPlan(BaseModel):
+    """A validated plan together with where it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    plan: Plan
+    path: Path
+    sha256: str
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the plan, relative to the plan's folder."""
+        return (self.path.parent / relative).resolve()

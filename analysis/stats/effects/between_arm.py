@@ -1,0 +1,294 @@
+"""Between arms, from arm summaries (group 1 = treatment): MD, SMD (Hedges' g / Cohen's d), Glass's
+delta, SMDH, ROM, and the noncentral-t interval of d and g (:func:`smd_noncentral_ci`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize, stats
+
+from analysis.core.errors import UsageError
+from analysis.core.tidy import check_ci_level
+from analysis.stats.effects.common import (
+    SMD_VTYPES,
+    EffectSize,
+    _pooled_sd,
+    _wald,
+    hedges_j,
+)
+
+
+def mean_difference(
+    n1: float,
+    m1: float,
+    sd1: float,
+    n2: float,
+    m2: float,
+    sd2: float,
+    *,
+    ci_level: float = 0.95,
+    vtype: str = "LS",
+) -> EffectSize:
+    """Raw mean difference, metafor ``escalc("MD")``.
+
+    ``yi = m1 - m2``; ``vi = sd1^2/n1 + sd2^2/n2`` (vtype ``"LS"``/``"UB"``, metafor's default,
+    no equal-variance assumption) or ``sd_pooled^2 (1/n1 + 1/n2)`` (``"HO"``). Wald CI.
+
+    Examples
+    --------
+    >>> mean_difference(29, 85.7, 8.35, 26, 81.1, 4.74).estimate
+    4.6000000000000085
+    """
+    if vtype in ("LS", "UB"):
+        vi = sd1**2 / n1 + sd2**2 / n2
+    elif vtype == "HO":
+        vi = _pooled_sd(n1, sd1, n2, sd2) ** 2 * (1 / n1 + 1 / n2)
+    else:
+        raise UsageError(f"vtype for MD must be 'LS', 'UB' or 'HO', got {vtype!r}")
+    return _wald(
+        "MD", m1 - m2, vi, ci_level, f"mean difference (metafor MD, vtype {vtype}), Wald CI"
+    )
+
+
+def _smd_variance(
+    vtype: str, n1: float, n2: float, yi: float, di: float, cmi: float, mi: float, npi: float
+) -> float:
+    if vtype == "LS":  # Hedges & Olkin (1985) eq. 15
+        return 1 / n1 + 1 / n2 + yi**2 / (2 * npi)
+    if vtype == "LS2":  # Borenstein (2009) eq. 12.17
+        return cmi**2 * (1 / n1 + 1 / n2 + di**2 / (2 * npi))
+    if vtype == "LS3":  # RevMan
+        return 1 / n1 + 1 / n2 + yi**2 / (2 * (npi - 3.94))
+    if vtype == "UB":  # Hedges (1983) unbiased
+        return 1 / n1 + 1 / n2 + (1 - (mi - 2) / (mi * cmi**2)) * yi**2
+    if vtype == "H0":
+        return cmi**2 * (1 / n1 + 1 / n2) * mi / (mi - 2) if mi > 2 else math.nan
+    raise UsageError(f"vtype for SMD must be one of {', '.join(SMD_VTYPES)}, got {vtype!r}")
+
+
+def standardized_mean_difference(
+    n1: float,
+    m1: float,
+    sd1: float,
+    n2: float,
+    m2: float,
+    sd2: float,
+    *,
+    ci_level: float = 0.95,
+    vtype: str = "LS",
+    correct: bool = True,
+) -> EffectSize:
+    """Standardised mean difference with pooled SD: Hedges' g (default) or Cohen's d.
+
+    ``d = (m1 - m2) / s_p``, ``s_p^2 = ((n1-1) sd1^2 + (n2-1) sd2^2) / (n1 + n2 - 2)``;
+    ``g = J(n1 + n2 - 2) d`` with the exact ``J`` (:func:`hedges_j`). Variance by ``vtype``
+    (metafor ``escalc("SMD")``): ``"LS"`` (default) ``1/n1 + 1/n2 + g^2/(2(n1+n2))``; ``"LS2"``
+    ``J^2 (1/n1 + 1/n2 + d^2/(2(n1+n2)))``; ``"LS3"`` ``... + g^2/(2(n1+n2-3.94))`` (RevMan);
+    ``"UB"`` ``1/n1 + 1/n2 + (1 - (m-2)/(m J^2)) g^2``; ``"H0"`` ``J^2 (1/n1+1/n2) m/(m-2)``.
+    ``correct=False`` gives Cohen's d (metafor ``correct=FALSE``). Wald CI; for the
+    noncentral-t interval see :func:`smd_noncentral_ci`.
+
+    Examples
+    --------
+    >>> round(standardized_mean_difference(29, 85.6966, 8.3519, 26, 81.1077, 4.7443).estimate, 4)
+    0.6566
+    """
+    mi = n1 + n2 - 2
+    di = (m1 - m2) / _pooled_sd(n1, sd1, n2, sd2)
+    cmi = hedges_j(mi) if correct else 1.0
+    yi = cmi * di
+    vi = _smd_variance(vtype, n1, n2, yi, di, cmi, mi, n1 + n2)
+    label = "Hedges' g (exact J)" if correct else "Cohen's d (pooled SD, uncorrected)"
+    return _wald(
+        "SMD" if correct else "cohens_d",
+        yi,
+        vi,
+        ci_level,
+        f"{label}, metafor SMD vtype {vtype}, Wald CI",
+    )
+
+
+def cohens_d(
+    n1: float, m1: float, sd1: float, n2: float, m2: float, sd2: float, *, ci_level: float = 0.95
+) -> EffectSize:
+    """Cohen's d: ``(m1 - m2) / s_p`` without small-sample correction.
+
+    Variance ``1/n1 + 1/n2 + d^2/(2(n1+n2))`` (metafor ``escalc("SMD", correct=FALSE)``). Wald CI.
+
+    Examples
+    --------
+    >>> round(cohens_d(20, 1.0, 1.0, 20, 0.0, 1.0).estimate, 6)
+    1.0
+    """
+    return standardized_mean_difference(n1, m1, sd1, n2, m2, sd2, ci_level=ci_level, correct=False)
+
+
+def glass_delta(
+    n1: float, m1: float, sd1: float, n2: float, m2: float, sd2: float, *, ci_level: float = 0.95
+) -> EffectSize:
+    """Glass's delta: ``(m1 - m2) / sd2``, standardised by the control arm's SD, uncorrected.
+
+    Point estimate as R effectsize ``glass_delta``; variance ``1/n1 + 1/n2 + delta^2 / (2 n2)``
+    (metafor ``escalc("SMD1", correct=FALSE)``). Wald CI. ``sd1`` is not used.
+
+    Examples
+    --------
+    >>> glass_delta(20, 12.0, 3.0, 20, 10.0, 4.0).estimate
+    0.5
+    """
+    di = (m1 - m2) / sd2
+    vi = 1 / n1 + 1 / n2 + di**2 / (2 * n2)
+    return _wald(
+        "glass_delta",
+        di,
+        vi,
+        ci_level,
+        "Glass's delta (control SD, uncorrected), metafor SMD1 LS variance, Wald CI",
+    )
+
+
+def smd_heteroscedastic(
+    n1: float,
+    m1: float,
+    sd1: float,
+    n2: float,
+    m2: float,
+    sd2: float,
+    *,
+    ci_level: float = 0.95,
+    vtype: str = "LS",
+) -> EffectSize:
+    """SMD without assuming equal variances (Bonett 2009), metafor ``escalc("SMDH")``.
+
+    ``s = sqrt((sd1^2 + sd2^2)/2)``, ``yi = J(n1 + n2 - 2) (m1 - m2)/s``;
+    ``vi = yi^2 (sd1^4/(n1-1) + sd2^4/(n2-1)) / (8 s^4) + (sd1^2/(n1-1) + sd2^2/(n2-1)) / s^2``
+    (``"LS"``); ``"LS2"`` and ``"LS3"`` replace some ``n-1`` by ``n`` exactly as metafor.
+
+    Examples
+    --------
+    >>> round(smd_heteroscedastic(20, 1.0, 1.0, 20, 0.0, 1.0).estimate, 6)
+    0.98011
+    """
+    cmi = hedges_j(n1 + n2 - 2)
+    s = math.sqrt((sd1**2 + sd2**2) / 2)
+    yi = cmi * (m1 - m2) / s
+    if vtype == "LS":
+        vi = (
+            yi**2 * (sd1**4 / (n1 - 1) + sd2**4 / (n2 - 1)) / (8 * s**4)
+            + (sd1**2 / (n1 - 1) + sd2**2 / (n2 - 1)) / s**2
+        )
+    elif vtype == "LS2":
+        vi = (
+            sd1**2 / (n1 * s**2)
+            + sd2**2 / (n2 * s**2)
+            + yi**2 / (8 * s**4) * (sd1**4 / n1 + sd2**4 / n2)
+        )
+    elif vtype == "LS3":
+        vi = (
+            sd1**2 / (n1 * s**2)
+            + sd2**2 / (n2 * s**2)
+            + yi**2 / (8 * s**4) * (sd1**4 / (n1 - 1) + sd2**4 / (n2 - 1))
+        )
+    else:
+        raise UsageError(f"vtype for SMDH must be 'LS', 'LS2' or 'LS3', got {vtype!r}")
+    return _wald(
+        "SMDH",
+        yi,
+        vi,
+        ci_level,
+        f"heteroscedastic SMD (Bonett 2009, exact J), metafor SMDH vtype {vtype}, Wald CI",
+    )
+
+
+def log_ratio_of_means(
+    n1: float, m1: float, sd1: float, n2: float, m2: float, sd2: float, *, ci_level: float = 0.95
+) -> EffectSize:
+    """Log ratio of means (response ratio), metafor ``escalc("ROM")`` with ``correct=FALSE``.
+
+    ``yi = log(m1/m2)``, ``vi = sd1^2/(n1 m1^2) + sd2^2/(n2 m2^2)`` (vtype ``"LS"``). Needs both
+    means positive. The CI is on the log scale; exponentiate for the ratio.
+
+    Examples
+    --------
+    >>> round(log_ratio_of_means(10, 20.0, 2.0, 10, 10.0, 1.0).estimate, 6)
+    0.693147
+    """
+    if m1 <= 0 or m2 <= 0:
+        raise UsageError(f"ROM needs positive means, got m1={m1}, m2={m2}")
+    vi = sd1**2 / (n1 * m1**2) + sd2**2 / (n2 * m2**2)
+    return _wald(
+        "ROM",
+        math.log(m1 / m2),
+        vi,
+        ci_level,
+        "log ratio of means (metafor ROM, vtype LS, no bias correction), Wald CI",
+    )
+
+
+def _ncp_interval(t: float, df: float, ci_level: float) -> tuple[float, float]:
+    """Noncentrality parameters whose t distributions put ``t`` at the upper/lower tail quantile."""
+    alpha = (1 - ci_level) / 2
+
+    def cdf(ncp: float) -> float:
+        p = stats.nct.cdf(t, df, ncp)
+        # far in the tails scipy can return NaN; the cdf is then 1 (ncp << t) or 0 (ncp >> t)
+        return float(p) if np.isfinite(p) else (1.0 if ncp < t else 0.0)
+
+    step = math.sqrt(1 + t**2 / (2 * df))  # approximate standard error of the ncp
+
+    def solve(target: float) -> float:
+        lo, hi = t - step, t + step
+        while cdf(lo) - target < 0:
+            lo -= step
+        while cdf(hi) - target > 0:
+            hi += step
+        return optimize.brentq(lambda ncp: cdf(ncp) - target, lo, hi, xtol=1e-13, rtol=1e-15)
+
+    return solve(1 - alpha), solve(alpha)
+
+
+def smd_noncentral_ci(
+    n1: float,
+    m1: float,
+    sd1: float,
+    n2: float,
+    m2: float,
+    sd2: float,
+    *,
+    ci_level: float = 0.95,
+    correct: bool = True,
+) -> EffectSize:
+    """Hedges' g (or Cohen's d) with the noncentral-t confidence interval of R's effectsize.
+
+    ``t = d / sqrt(1/n1 + 1/n2)`` with ``df = n1 + n2 - 2``; the limits of the noncentrality
+    parameter solve ``P(T_df,ncp <= t) = 1 - alpha/2`` and ``alpha/2``; they are rescaled by
+    ``sqrt(1/n1 + 1/n2)`` (and multiplied by ``J(df)`` for g), as effectsize ``hedges_g`` /
+    ``cohens_d`` do. ``variance`` is metafor's LS variance, for reference.
+
+    Examples
+    --------
+    >>> r = smd_noncentral_ci(20, 1.0, 1.0, 20, 0.0, 1.0)
+    >>> r.ci_low < r.estimate < r.ci_high
+    True
+    """
+    check_ci_level(ci_level)
+    wald = standardized_mean_difference(
+        n1, m1, sd1, n2, m2, sd2, ci_level=ci_level, correct=correct
+    )
+    scale = math.sqrt(1 / n1 + 1 / n2)
+    di = (m1 - m2) / _pooled_sd(n1, sd1, n2, sd2)
+    lo, hi = _ncp_interval(di / scale, n1 + n2 - 2, ci_level)
+    factor = hedges_j(n1 + n2 - 2) if correct else 1.0
+    label = "Hedges' g (exact J)" if correct else "Cohen's d"
+    return EffectSize(
+        wald.measure,
+        wald.estimate,
+        wald.variance,
+        wald.std_error,
+        factor * lo * scale,
+        factor * hi * scale,
+        ci_level,
+        f"{label}, noncentral-t CI (as R effectsize)",
+    )

@@ -1,0 +1,225 @@
+"""metafor-style frame entry point: :func:`escalc` applies the arm-summary measures row-wise.
+
+Owns ``REQUIRED_COLUMNS`` (input columns per measure), ``OUTPUT_COLUMNS``
+(``yi, vi, sei, ci_low, ci_high, note``), ``MISSING_TEXT`` and the row, parsing and error-report
+helpers. The module is not named ``escalc`` so that it is not shadowed by the function of that
+name re-exported from :mod:`analysis.stats.effects`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.core.errors import DataError, UsageError, failure
+from analysis.core.tidy import check_ci_level
+from analysis.stats.effects.between_arm import (
+    log_ratio_of_means,
+    mean_difference,
+    smd_heteroscedastic,
+    standardized_mean_difference,
+)
+from analysis.stats.effects.common import (
+    BETWEEN_MEASURES,
+    MEASURES,
+    SMC_VTYPES,
+    SMD_VTYPES,
+    EffectSize,
+)
+from analysis.stats.effects.prepost import mean_change, smcc, smcr
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "MD": ("n1i", "m1i", "sd1i", "n2i", "m2i", "sd2i"),
+    "SMD": ("n1i", "m1i", "sd1i", "n2i", "m2i", "sd2i"),
+    "SMDH": ("n1i", "m1i", "sd1i", "n2i", "m2i", "sd2i"),
+    "ROM": ("n1i", "m1i", "sd1i", "n2i", "m2i", "sd2i"),
+    "MC": ("ni", "m1i", "m2i", "sd1i", "sd2i", "ri"),
+    "SMCC": ("ni", "m1i", "m2i", "sd1i", "sd2i", "ri"),
+    "SMCR": ("ni", "m1i", "m2i", "sd1i", "ri"),
+}
+OUTPUT_COLUMNS = ["yi", "vi", "sei", "ci_low", "ci_high", "note"]
+MISSING_TEXT = {"", "na", "nan", "null", "none", "."}
+
+
+def _one_row(measure: str, v: Mapping[str, float], ci_level: float, vtype: str) -> EffectSize:
+    if measure in BETWEEN_MEASURES:
+        args = (v["n1i"], v["m1i"], v["sd1i"], v["n2i"], v["m2i"], v["sd2i"])
+        if measure == "MD":
+            return mean_difference(*args, ci_level=ci_level, vtype=vtype)
+        if measure == "SMD":
+            return standardized_mean_difference(*args, ci_level=ci_level, vtype=vtype)
+        if measure == "SMDH":
+            return smd_heteroscedastic(*args, ci_level=ci_level, vtype=vtype)
+        return log_ratio_of_means(*args, ci_level=ci_level)
+    if measure == "MC":
+        return mean_change(
+            v["ni"], v["m1i"], v["m2i"], v["sd1i"], v["sd2i"], v["ri"], ci_level=ci_level
+        )
+    if measure == "SMCC":
+        return smcc(
+            v["ni"],
+            v["m1i"],
+            v["m2i"],
+            v["sd1i"],
+            v["sd2i"],
+            v["ri"],
+            ci_level=ci_level,
+            vtype=vtype,
+        )
+    return smcr(v["ni"], v["m1i"], v["m2i"], v["sd1i"], v["ri"], ci_level=ci_level, vtype=vtype)
+
+
+def _numeric(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers, plus a mask of cells that are present but not numbers."""
+    text = column.astype(object).where(column.notna(), "")
+    text = text.map(lambda x: str(x).strip())
+    missing = text.str.lower().isin(MISSING_TEXT)
+    values = pd.to_numeric(text.where(~missing, None), errors="coerce")
+    return values.astype(float), values.isna() & ~missing
+
+
+def escalc(
+    measure: str,
+    data: pd.DataFrame,
+    *,
+    ci_level: float = 0.95,
+    vtype: str = "LS",
+    source: str = "<data>",
+) -> pd.DataFrame:
+    """Effect sizes from arm-level summaries, row by row, like metafor ``escalc`` + ``summary``.
+
+    Parameters
+    ----------
+    measure
+        ``MD``, ``SMD`` (Hedges' g, exact J), ``SMDH``, ``ROM`` (between arms; columns ``n1i, m1i,
+        sd1i, n2i, m2i, sd2i``, group 1 = treatment) or ``MC``, ``SMCC``, ``SMCR`` (within an arm;
+        columns ``ni, m1i, m2i, sd1i, sd2i, ri`` with 1 = post, 2 = pre; ``SMCR`` standardises by
+        ``sd1i`` exactly as metafor does, so put the pretest SD there, and does not need ``sd2i``).
+    data
+        One row per study/arm. Other columns pass through unchanged.
+    ci_level
+        Level of the Wald interval ``yi -/+ z sqrt(vi)``.
+    vtype
+        Variance type, metafor's names; default ``"LS"`` (metafor's default).
+    source
+        File name used in error reports.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``data`` plus ``yi, vi, sei, ci_low, ci_high, note``. A row with a missing input keeps its
+        place with empty results and a ``note`` naming the missing column(s).
+
+    Raises
+    ------
+    DataError
+        Impossible input (required column absent, a non-number, SD < 0, n < 2, |r| > 1, a
+        non-positive mean for ROM), listing every offending cell (file, row, column, rule, value;
+        row numbered as in a CSV file with a header, so the first data row is 2).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"n1i": [155], "m1i": [55], "sd1i": [47], "n2i": [156], "m2i": [75], "sd2i": [64]})
+    >>> escalc("MD", d)[["yi", "vi"]].round(4).values.tolist()
+    [[-20.0, 40.508]]
+    """
+    if measure not in MEASURES:
+        raise UsageError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    check_ci_level(ci_level)
+    allowed = {
+        "MD": ("LS", "UB", "HO"),
+        "ROM": ("LS",),
+        "SMD": SMD_VTYPES,
+        "SMDH": ("LS", "LS2", "LS3"),
+        "MC": ("LS",),
+    }
+    if vtype not in allowed.get(measure, SMC_VTYPES):
+        raise UsageError(
+            f"vtype {vtype!r} is not available for {measure}; choose one of {', '.join(allowed.get(measure, SMC_VTYPES))}"
+        )
+    required = REQUIRED_COLUMNS[measure]
+    absent = [c for c in required if c not in data.columns]
+    if absent:
+        rows = [failure(source, 1, c, f"column required for {measure}", "") for c in absent]
+        raise DataError(
+            _failure_message(
+                f"{source}: missing column(s) {', '.join(absent)} required for {measure}", rows
+            ),
+            pd.DataFrame(rows),
+        )
+    values: dict[str, pd.Series] = {}
+    failures: list[dict[str, object]] = []
+    for column in required:
+        numbers, bad = _numeric(data[column])
+        values[column] = numbers
+        for i in np.flatnonzero(bad.to_numpy()):
+            failures.append(
+                failure(source, int(i) + 2, column, "must be a number", data[column].iloc[i])
+            )
+    for column, numbers in values.items():
+        if column.startswith("sd"):
+            rule, bad = "SD must be >= 0", numbers < 0
+        elif column.startswith("n"):
+            rule, bad = "n must be >= 2", numbers < 2
+        elif column == "ri":
+            rule, bad = "|r| must be <= 1", numbers.abs() > 1
+        elif measure == "ROM":
+            rule, bad = "mean must be > 0 for ROM", numbers <= 0
+        else:
+            continue
+        for i in np.flatnonzero(bad.to_numpy()):
+            failures.append(failure(source, int(i) + 2, column, rule, data[column].iloc[i]))
+    if failures:
+        failures.sort(key=lambda f: (f["row"], required.index(f["column"])))
+        raise DataError(
+            _failure_message(
+                f"{source}: {len(failures)} impossible value(s) for {measure}", failures
+            ),
+            pd.DataFrame(failures),
+        )
+    results: dict[str, list[Any]] = {c: [] for c in OUTPUT_COLUMNS}
+    for i in range(len(data)):
+        row = {c: float(values[c].iloc[i]) for c in required}
+        missing = [c for c in required if math.isnan(row[c])]
+        if missing:
+            es, note = None, f"not computed: missing {', '.join(missing)}"
+        else:
+            es, note = _safe_row(measure, row, ci_level, vtype)
+        for c, v in zip(
+            OUTPUT_COLUMNS,
+            (es.estimate, es.variance, es.std_error, es.ci_low, es.ci_high)
+            if es
+            else (math.nan,) * 5,
+            strict=False,
+        ):
+            results[c].append(v)
+        results["note"].append(note)
+    out = data.copy()
+    for c in OUTPUT_COLUMNS:
+        out[c] = pd.Series(results[c], index=out.index, dtype=object if c == "note" else float)
+    return out
+
+
+def _safe_row(
+    measure: str, row: dict[str, float], ci_level: float, vtype: str
+) -> tuple[EffectSize | None, str | None]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        try:
+            es = _one_row(measure, row, ci_level, vtype)
+        except ZeroDivisionError:
+            return None, "not computed: a standard deviation (standardiser) is 0"
+    if not (math.isfinite(es.estimate) and math.isfinite(es.variance)):
+        return None, "not computed: a standard deviation (standardiser) is 0"
+    return es, None
+
+
+def _failure_message(summary: str, failures: list[dict[str, object]]) -> str:
+    lines = [summary + ":"] + [
+        f"  file {f['file']}, row {f['row']}, column {f['column']}: {f['rule']} (value: {f['value']!r})"
+        for f in failures
+    ]
+    return "\n".join(lines)

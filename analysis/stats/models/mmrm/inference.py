@@ -1,0 +1,57 @@
+"""MMRM inference at a fitted model: estimates, standard errors and Satterthwaite df of linear
+combinations of the fixed effects, and the tidy tables of LS-means and treatment contrasts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.core.tidy import contrast_label, tidy_frame
+from analysis.stats.models.mmrm.design import _Problem
+from analysis.stats.models.mmrm.reml import _Fit, _variance_gradient
+
+
+def _satterthwaite(fit: _Fit, problem: _Problem, rows: np.ndarray):
+    """Estimate, SE and Satterthwaite df for each row l of ``rows``."""
+    estimate = rows @ fit.beta
+    variance = np.einsum("mp,pq,mq->m", rows, fit.cov_beta, rows)
+    grad = _variance_gradient(rows, fit.theta, fit.structure, problem, fit.cov_beta, fit.ws)
+    var_of_variance = np.einsum("mk,kl,ml->m", grad, fit.theta_cov, grad)
+    df = 2.0 * variance**2 / var_of_variance
+    return estimate, np.sqrt(variance), df
+
+
+def _inference_tables(fit: _Fit, problem: _Problem, ci_level: float, method: str,
+                      note: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    treatment, control = problem.arm_labels
+    grid = problem.grid
+    x0 = grid[problem.terms].to_numpy(float)
+    est, se, df = _satterthwaite(fit, problem, x0)
+    quantile = stats.t.ppf(0.5 + ci_level / 2.0, df)
+    lsmeans = pd.DataFrame({
+        "arm": grid["arm"].to_numpy(object), "visit": grid["visit"].to_numpy(object),
+        "estimate": est, "std_error": se, "df": df,
+        "ci_low": est - quantile * se, "ci_high": est + quantile * se,
+    })
+    t = len(problem.visits)
+    rows = x0[t:] - x0[:t]  # grid: control visits first, then treatment visits
+    est, se, df = _satterthwaite(fit, problem, rows)
+    statistic = est / se
+    quantile = stats.t.ppf(0.5 + ci_level / 2.0, df)
+    contrasts = tidy_frame([
+        {
+            "visit": v, "contrast": contrast_label(treatment, control),
+            "measure": "LS-mean difference", "estimate": est[k], "std_error": se[k],
+            "statistic": statistic[k], "df": df[k],
+            "p_value": 2.0 * stats.t.sf(abs(statistic[k]), df[k]),
+            "ci_low": est[k] - quantile[k] * se[k], "ci_high": est[k] + quantile[k] * se[k],
+            "ci_level": ci_level, "method": method,
+            "n_treatment": problem.n_by_arm_visit.get((treatment, v), 0),
+            "n_control": problem.n_by_arm_visit.get((control, v), 0),
+            **({"note": note} if note else {}),
+        }
+        for k, v in enumerate(problem.visits)
+    ])
+    return contrasts, lsmeans

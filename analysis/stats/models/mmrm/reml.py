@@ -1,0 +1,263 @@
+"""MMRM REML estimation: the REML objective -2 l_R(theta) with its analytic gradient, the
+observed information, the gradient of l' A^{-1} l used by the Satterthwaite df, and the
+optimiser (BFGS polished by Newton steps) with its identifiability and convergence checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import linalg, optimize
+
+from analysis.core.errors import ModelError
+from analysis.stats.models.mmrm.covariance import (
+    _STRUCTURE_LABEL,
+    _n_params,
+    _sigma,
+    _sigma_jacobian,
+    _start_theta,
+)
+from analysis.stats.models.mmrm.design import _Pattern, _Problem
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+# --------------------------------------------------------------------------------------------
+# REML objective, gradient, information
+# --------------------------------------------------------------------------------------------
+
+
+class _NotPositiveDefinite(Exception):
+    pass
+
+
+def _pattern_inverses(sigma: np.ndarray, patterns: list[_Pattern]) -> list[tuple[np.ndarray, float]]:
+    out = []
+    for pattern in patterns:
+        block = sigma[np.ix_(pattern.visits, pattern.visits)]
+        try:
+            factor = linalg.cho_factor(block, lower=True, check_finite=True)
+        except (linalg.LinAlgError, ValueError) as error:
+            raise _NotPositiveDefinite from error
+        inverse = linalg.cho_solve(factor, np.eye(block.shape[0]))
+        out.append((inverse, 2.0 * float(np.sum(np.log(np.diag(factor[0]))))))
+    return out
+
+
+def _gls(sigma: np.ndarray, problem: _Problem):
+    """GLS pieces at a given Sigma: (-2 l_R, beta, A^{-1}, per-pattern W)."""
+    inverses = _pattern_inverses(sigma, problem.patterns)
+    p = len(problem.terms)
+    a = np.zeros((p, p))
+    c = np.zeros(p)
+    yvy = 0.0
+    logdet_v = 0.0
+    for pattern, (w, logdet) in zip(problem.patterns, inverses, strict=True):
+        a += np.einsum("ab,abpq->pq", w, pattern.xx)
+        c += np.einsum("ab,abp->p", w, pattern.xy)
+        yvy += float(np.sum(w * pattern.yy))
+        logdet_v += pattern.n * logdet
+    try:
+        factor = linalg.cho_factor(a, lower=True)
+    except linalg.LinAlgError as error:
+        raise _NotPositiveDefinite from error
+    beta = linalg.cho_solve(factor, c)
+    a_inv = linalg.cho_solve(factor, np.eye(p))
+    logdet_a = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+    m2ll = (problem.n_obs - p) * _LOG_2PI + logdet_v + logdet_a + yvy - float(c @ beta)
+    return m2ll, beta, a_inv, [w for w, _ in inverses]
+
+
+def _objective(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[float, np.ndarray]:
+    """-2 l_R(theta) and its analytic gradient (see the package docstring)."""
+    t = len(problem.visits)
+    try:
+        sigma = _sigma(structure, theta, t)
+        m2ll, beta, a_inv, ws = _gls(sigma, problem)
+    except _NotPositiveDefinite:
+        return np.inf, np.zeros_like(theta)
+    d_sigma = np.zeros((t, t))
+    for pattern, w in zip(problem.patterns, ws, strict=True):
+        q = np.einsum("pq,abqp->ab", a_inv, pattern.xx)
+        # R[a,b] = yy - sum_i (X_ia beta) y_ib - sum_i y_ia (X_ib beta) + beta' XX[a,b] beta;
+        # xy[a,b,:] = sum_i X_ia' y_ib, so (xy @ beta)[a,b] = sum_i (X_ia beta) y_ib.
+        xb = pattern.xy @ beta
+        r = pattern.yy - xb - xb.T + np.einsum("p,abpq,q->ab", beta, pattern.xx, beta)
+        d_sigma[np.ix_(pattern.visits, pattern.visits)] += pattern.n * w - w @ (q + r) @ w
+    jacobian = _sigma_jacobian(structure, theta, t)
+    return m2ll, np.einsum("kab,ab->k", jacobian, d_sigma)
+
+
+def _information(theta: np.ndarray, structure: str, problem: _Problem) -> np.ndarray:
+    """Observed information of theta: Hessian of -l_R by central differences of the gradient."""
+    k = theta.size
+    hessian = np.empty((k, k))
+    for j in range(k):
+        step = 1e-4 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += step
+        down[j] -= step
+        hessian[:, j] = (_objective(up, structure, problem)[1]
+                         - _objective(down, structure, problem)[1]) / (2 * step)
+    return 0.25 * (hessian + hessian.T)  # symmetrise; /2 turns -2 l_R into -l_R
+
+
+def _variance_gradient(
+    contrasts: np.ndarray, theta: np.ndarray, structure: str, problem: _Problem,
+    a_inv: np.ndarray, ws: list[np.ndarray]
+) -> np.ndarray:
+    """g[m, k] = d (l_m' A^{-1} l_m) / d theta_k for each row l_m of ``contrasts``.
+
+    With u = A^{-1} l: dA/dtheta_k = -sum_patterns sum_ab (W J_k W)[a,b] XX[a,b], hence
+    g_k = sum_patterns sum_ab (W J_k W)[a,b] u' XX[a,b] u.
+    """
+    t = len(problem.visits)
+    jacobian = _sigma_jacobian(structure, theta, t)
+    u = contrasts @ a_inv
+    out = np.zeros((contrasts.shape[0], theta.size))
+    for pattern, w in zip(problem.patterns, ws, strict=True):
+        quad = np.einsum("mp,abpq,mq->mab", u, pattern.xx, u)
+        e = np.einsum("ab,mbc,cd->mad", w, quad, w)
+        j_sub = jacobian[:, pattern.visits][:, :, pattern.visits]
+        out += np.einsum("mab,kab->mk", e, j_sub)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Fit:
+    structure: str
+    theta: np.ndarray
+    sigma: np.ndarray
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    reml_loglik: float
+    theta_cov: np.ndarray
+    ws: list
+    iterations: int
+
+
+def _starting_sigma(problem: _Problem) -> np.ndarray:
+    """Pairwise moment estimate of Sigma from OLS residuals, made positive definite."""
+    t = len(problem.visits)
+    beta_ols = np.linalg.lstsq(problem.x, problem.y, rcond=None)[0]
+    total = np.zeros((t, t))
+    count = np.zeros((t, t))
+    for pattern in problem.patterns:
+        xb = pattern.xy @ beta_ols
+        r = pattern.yy - xb - xb.T + np.einsum("p,abpq,q->ab", beta_ols, pattern.xx, beta_ols)
+        index = np.ix_(pattern.visits, pattern.visits)
+        total[index] += r
+        count[index] += pattern.n
+    sigma = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    sigma = 0.5 * (sigma + sigma.T)
+    values, vectors = np.linalg.eigh(sigma)
+    floor = 1e-3 * max(float(np.mean(np.diag(sigma))), 1e-12)
+    if values.min() < floor:
+        sigma = (vectors * np.maximum(values, floor)) @ vectors.T
+    if not np.all(np.isfinite(sigma)) or np.mean(np.diag(sigma)) <= 0:
+        raise ModelError("the response has no variation left after the fixed effects; "
+                         "the covariance cannot be estimated.")
+    return sigma
+
+
+def _check_identifiable(structure: str, problem: _Problem) -> None:
+    t = len(problem.visits)
+    k = _n_params(structure, t)
+    p = len(problem.terms)
+    if problem.n_obs - p < k:
+        raise ModelError(
+            f"{problem.n_obs} observations and {p} fixed effects leave too few degrees of freedom "
+            f"for the {k} parameters of the {_STRUCTURE_LABEL[structure]} covariance."
+        )
+    if structure in ("unstructured", "toeplitz"):
+        together = np.zeros((t, t), dtype=int)
+        for pattern in problem.patterns:
+            together[np.ix_(pattern.visits, pattern.visits)] += pattern.n
+        if structure == "unstructured":
+            bad = [(problem.visits[a], problem.visits[b])
+                   for a, b in zip(*np.triu_indices(t, 1), strict=True) if together[a, b] == 0]
+        else:  # each lag needs at least one participant observed at two visits that far apart
+            bad = [f"lag {lag}" for lag in range(1, t)
+                   if not any(together[a, a + lag] for a in range(t - lag))]
+        if bad:
+            raise ModelError(
+                f"the {_STRUCTURE_LABEL[structure]} covariance is not identifiable: no participant "
+                f"is observed at both visits of each of {bad}."
+            )
+
+
+def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
+                   theta0: np.ndarray | None = None) -> _Fit:
+    label = _STRUCTURE_LABEL[structure]
+    _check_identifiable(structure, problem)
+    t = len(problem.visits)
+    if theta0 is None:
+        theta0 = _start_theta(structure, _starting_sigma(problem))
+    f0, g0 = _objective(theta0, structure, problem)
+    if not np.isfinite(f0) or not np.all(np.isfinite(g0)):
+        raise ModelError(f"the REML log-likelihood of the {label} MMRM is not finite at the "
+                         "starting values; check the response for extreme values.")
+    with np.errstate(all="ignore"):
+        result = optimize.minimize(
+            _objective, theta0, args=(structure, problem), jac=True, method="BFGS",
+            options={"maxiter": max_iterations, "gtol": 1e-6},
+        )
+    theta = result.x
+    m2ll, grad = _objective(theta, structure, problem)
+    if not np.isfinite(m2ll):
+        raise ModelError(f"the {label} MMRM failed: the optimiser left the region where the "
+                         "covariance matrix is positive definite.")
+    # BFGS often stops with "precision loss" at the optimum: judge convergence ourselves, by the
+    # Newton decrement under the observed information, and polish with Newton steps if needed.
+    iterations = int(result.nit)
+    for _ in range(20):
+        info = _information(theta, structure, problem)
+        try:
+            step = np.linalg.solve(info, 0.5 * grad)
+        except np.linalg.LinAlgError:
+            step = np.full_like(theta, np.nan)
+        decrement = float(0.5 * grad @ step) if np.all(np.isfinite(step)) else np.inf
+        if 0 <= decrement < 1e-10:
+            break
+        if iterations >= max_iterations or not np.isfinite(decrement) or decrement < 0:
+            break
+        scale = 1.0
+        while scale > 1e-4:
+            trial = theta - scale * step
+            f_trial, g_trial = _objective(trial, structure, problem)
+            if f_trial <= m2ll + 1e-12:
+                theta, m2ll, grad = trial, f_trial, g_trial
+                break
+            scale /= 2
+        else:
+            break
+        iterations += 1
+    eigen = np.linalg.eigvalsh(info) if np.all(np.isfinite(info)) else np.array([-np.inf])
+    if iterations >= max_iterations and not (0 <= decrement < 1e-10):
+        raise ModelError(
+            f"the {label} MMRM did not converge within {max_iterations} iterations "
+            f"(gradient norm {np.max(np.abs(grad)):.3g}; optimiser said: {result.message}). "
+            "Try a simpler covariance (fallback=...) or check the data."
+        )
+    if eigen.min() <= 1e-8 * max(1.0, eigen.max()):
+        raise ModelError(
+            f"the {label} MMRM did not converge to a proper maximum: the REML information matrix "
+            "is singular or not positive definite (a variance near zero or a correlation near "
+            "+-1, or too few participants per missingness pattern)."
+        )
+    if not (0 <= decrement < 1e-6):
+        raise ModelError(
+            f"the {label} MMRM did not converge: the optimiser stopped away from the maximum "
+            f"(Newton decrement {decrement:.3g}; optimiser said: {result.message})."
+        )
+    sigma = _sigma(structure, theta, t)
+    m2ll, beta, a_inv, ws = _gls(sigma, problem)
+    return _Fit(structure=structure, theta=theta, sigma=sigma, beta=beta, cov_beta=a_inv,
+                reml_loglik=-0.5 * m2ll, theta_cov=np.linalg.inv(info), ws=ws,
+                iterations=iterations)

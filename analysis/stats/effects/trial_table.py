@@ -1,7 +1,7 @@
 """Participant data: the tidy effect-size table for `trialkit run`.
 
 Owns :func:`effect_sizes_table` (every applicable measure per outcome x follow-up visit, from the
-long analysis dataset, DESIGN.md section 4), :func:`between_arm_effects` (issue 2's headline
+long analysis dataset, docs/architecture.md, contracts), :func:`between_arm_effects` (the headline
 subset), ``BETWEEN_ARM_HEADLINE``, ``DATASET_COLUMNS`` and the per-cell row builders.
 """
 
@@ -37,7 +37,7 @@ from analysis.stats.effects.ratios import (
     ratio_of_improvements,
 )
 
-# Measures of the headline between-arm table (issue 2): MD and Hedges' g on follow-up values.
+# Measures of the headline between-arm table (tables/between_arms.csv): MD and Hedges' g on follow-up values.
 BETWEEN_ARM_HEADLINE = ("MD", "SMD")
 
 
@@ -398,7 +398,7 @@ def effect_sizes_table(
     Parameters
     ----------
     dataset
-        The analysis dataset (DESIGN.md section 4).
+        The analysis dataset (docs/architecture.md, contracts).
     plan
         The study plan (:class:`analysis.plan.Plan`); uses ``arms``, ``visits``, ``outcomes`` and
         ``analysis.ci_level``.
@@ -455,7 +455,7 @@ def effect_sizes_table(
 def between_arm_effects(dataset: pd.DataFrame, plan: Any) -> pd.DataFrame:
     """Between-arm MD and Hedges' g at every follow-up visit (Wald and noncentral-t rows).
 
-    The subset of :func:`effect_sizes_table` that issue 2's visit-by-visit summary needs, without
+    The subset of :func:`effect_sizes_table` that the visit-by-visit between-arm summary needs, without
     bootstrap rows. Same columns.
     """
     _check_dataset(dataset)

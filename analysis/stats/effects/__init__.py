@@ -4,7 +4,7 @@ Arm-summary functions take ``n, mean, sd`` per arm (group 1 = treatment) and ret
 :class:`EffectSize`; :func:`escalc` applies them row-wise to a metafor-style frame
 (``n1i, m1i, sd1i, n2i, m2i, sd2i`` or ``ni, m1i, m2i, sd1i, sd2i, ri``) and returns
 ``yi, vi, sei, ci_low, ci_high, note``. :func:`effect_sizes_table` computes every applicable
-measure from the long analysis dataset (DESIGN.md section 4) into the tidy result vocabulary.
+measure from the long analysis dataset (docs/architecture.md, contracts) into the tidy result vocabulary.
 
 Defaults (each named in the ``method`` string of every result):
 

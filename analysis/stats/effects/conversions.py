@@ -25,17 +25,32 @@ ArrayLike = float | np.ndarray
 def _arr(
     name: str, value: ArrayLike, *, minimum: float | None = None, strict: bool = False
 ) -> np.ndarray:
-    a = np.asarray(value, dtype=float)
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if not np.all(np.isfinite(a)):
+        raise UsageError(f"{name} must be a finite number, got {float(a[~np.isfinite(a)].ravel()[0])!r}")
     if minimum is not None:
         bad = (a <= minimum) if strict else (a < minimum)
         if np.any(bad):
             op = ">" if strict else ">="
-            raise UsageError(f"{name} must be {op} {minimum}, got {a[bad].ravel()[0]!r}")
+            raise UsageError(f"{name} must be {op} {minimum}, got {float(a[bad].ravel()[0])!r}")
     return a
 
 
 def _out(a: np.ndarray) -> ArrayLike:
+    if not np.all(np.isfinite(a)):
+        raise UsageError("the converted value is outside the floating-point range for these inputs")
     return float(a) if a.ndim == 0 else a
+
+
+def _scaled(*arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Element-wise scale (largest magnitude, 1 where it is 0 or moderate) and the scaled arrays,
+    so that squares of SDs near the float limits neither overflow nor underflow."""
+    top = np.max(np.abs(np.broadcast_arrays(*arrays)), axis=0)
+    scale = np.where((top > 1e150) | ((top > 0) & (top < 1e-150)), top, 1.0)
+    return scale, [a / scale for a in arrays]
 
 
 def sd_from_se(se: ArrayLike, n: ArrayLike) -> ArrayLike:
@@ -46,7 +61,8 @@ def sd_from_se(se: ArrayLike, n: ArrayLike) -> ArrayLike:
     >>> sd_from_se(2.0, 25)
     10.0
     """
-    return _out(_arr("se", se, minimum=0) * np.sqrt(_arr("n", n, minimum=2)))
+    with np.errstate(over="ignore"):  # an overflow is reported by _out
+        return _out(_arr("se", se, minimum=0) * np.sqrt(_arr("n", n, minimum=2)))
 
 
 def sd_from_ci(
@@ -79,11 +95,14 @@ def sd_from_ci(
         q = special.ndtri(0.5 + ci_level / 2)
     else:
         raise UsageError(f"distribution must be 't' or 'z', got {distribution!r}")
-    return _out(np.sqrt(size) * (hi - lo) / (2 * q))
+    with np.errstate(over="ignore"):  # an overflow is reported by _out
+        return _out(np.sqrt(size) * (hi - lo) / (2 * q))
 
 
 def _xi(n: np.ndarray) -> np.ndarray:
-    return 2 * special.ndtri((n - 0.375) / (n + 0.25))
+    xi = 2 * special.ndtri((n - 0.375) / (n + 0.25))
+    # beyond n ~ 1e16 the ratio rounds to 1 (xi = inf); 1 - ratio = 0.625 / (n + 0.25) keeps it exact
+    return np.where(np.isinf(xi), -2 * special.ndtri(0.625 / (n + 0.25)), xi)
 
 
 def _eta(n: np.ndarray) -> np.ndarray:
@@ -103,7 +122,8 @@ def sd_from_range(minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike) -> Array
     a, b = _arr("minimum", minimum), _arr("maximum", maximum)
     if np.any(b < a):
         raise UsageError("maximum must be >= minimum")
-    return _out((b - a) / _xi(_arr("n", n, minimum=2)))
+    with np.errstate(over="ignore"):  # an overflow is reported by _out
+        return _out((b - a) / _xi(_arr("n", n, minimum=2)))
 
 
 def sd_from_iqr(q1: ArrayLike, q3: ArrayLike, n: ArrayLike) -> ArrayLike:
@@ -120,7 +140,8 @@ def sd_from_iqr(q1: ArrayLike, q3: ArrayLike, n: ArrayLike) -> ArrayLike:
     lo, hi = _arr("q1", q1), _arr("q3", q3)
     if np.any(hi < lo):
         raise UsageError("q3 must be >= q1")
-    return _out((hi - lo) / _eta(_arr("n", n, minimum=2)))
+    with np.errstate(over="ignore"):  # an overflow is reported by _out
+        return _out((hi - lo) / _eta(_arr("n", n, minimum=2)))
 
 
 def mean_from_median_iqr(q1: ArrayLike, median: ArrayLike, q3: ArrayLike) -> ArrayLike:
@@ -134,7 +155,8 @@ def mean_from_median_iqr(q1: ArrayLike, median: ArrayLike, q3: ArrayLike) -> Arr
     lo, m, hi = _arr("q1", q1), _arr("median", median), _arr("q3", q3)
     if np.any((m < lo) | (hi < m)):
         raise UsageError("quartiles must satisfy q1 <= median <= q3")
-    return _out((lo + m + hi) / 3)
+    with np.errstate(over="ignore"):  # an overflow is reported by _out
+        return _out((lo + m + hi) / 3)
 
 
 def mean_from_median_range(minimum: ArrayLike, median: ArrayLike, maximum: ArrayLike) -> ArrayLike:
@@ -148,7 +170,8 @@ def mean_from_median_range(minimum: ArrayLike, median: ArrayLike, maximum: Array
     a, m, b = _arr("minimum", minimum), _arr("median", median), _arr("maximum", maximum)
     if np.any((m < a) | (b < m)):
         raise UsageError("values must satisfy minimum <= median <= maximum")
-    return _out((a + 2 * m + b) / 4)
+    with np.errstate(over="ignore"):  # an overflow is reported by _out
+        return _out((a + 2 * m + b) / 4)
 
 
 def _check_r(r: np.ndarray) -> np.ndarray:
@@ -167,7 +190,9 @@ def sd_change_from_sds(sd_baseline: ArrayLike, sd_final: ArrayLike, r: ArrayLike
     """
     sb, sf = _arr("sd_baseline", sd_baseline, minimum=0), _arr("sd_final", sd_final, minimum=0)
     rr = _check_r(_arr("r", r))
-    return _out(np.sqrt(sb**2 + sf**2 - 2 * rr * sb * sf))
+    scale, (b, f) = _scaled(sb, sf)
+    # rounding can make the radicand a hair below 0 (r = 1, equal SDs): that is 0
+    return _out(scale * np.sqrt(np.maximum(b**2 + f**2 - 2 * rr * b * f, 0.0)))
 
 
 def correlation_from_sds(
@@ -186,7 +211,9 @@ def correlation_from_sds(
     sb = _arr("sd_baseline", sd_baseline, minimum=0, strict=True)
     sf = _arr("sd_final", sd_final, minimum=0, strict=True)
     sc = _arr("sd_change", sd_change, minimum=0)
-    r = (sb**2 + sf**2 - sc**2) / (2 * sb * sf)
+    _, (b, f, c) = _scaled(sb, sf, sc)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        r = (b**2 + f**2 - c**2) / (2 * b * f)  # SDs 1e300 orders apart: not finite, reported by _out
     if np.any(np.abs(r) > 1):
         raise UsageError(
             "the three SDs are inconsistent: the implied correlation lies outside [-1, 1]"

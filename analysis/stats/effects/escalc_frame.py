@@ -207,14 +207,10 @@ def escalc(
 def _safe_row(
     measure: str, row: dict[str, float], ci_level: float, vtype: str
 ) -> tuple[EffectSize | None, str | None]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        try:
-            es = _one_row(measure, row, ci_level, vtype)
-        except ZeroDivisionError:
-            return None, "not computed: a standard deviation (standardiser) is 0"
+    es = _one_row(measure, row, ci_level, vtype)
     if not (math.isfinite(es.estimate) and math.isfinite(es.variance)):
-        return None, "not computed: a standard deviation (standardiser) is 0"
-    return es, None
+        return None, es.note or "not computed: the effect size or its variance is not a finite number"
+    return es, es.note
 
 
 def _failure_message(summary: str, failures: list[dict[str, object]]) -> str:

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import special
 
 from analysis.core.errors import UsageError
+from analysis.core.tidy import check_ci_level
 from analysis.stats.effects.common import (
     SMC_VTYPES,
     EffectSize,
     _pooled_sd,
     _wald,
     hedges_j,
+    input_problem,
+    not_estimable,
+    overflow_checked,
+    square,
 )
 
 
@@ -26,10 +32,39 @@ def _check_r(r: float) -> None:
 
 
 def change_sd(sd_post: float, sd_pre: float, r: float) -> float:
-    """SD of change scores, ``sqrt(sd_post^2 + sd_pre^2 - 2 r sd_post sd_pre)``."""
-    return math.sqrt(sd_post**2 + sd_pre**2 - 2 * r * sd_post * sd_pre)
+    """SD of change scores, ``sqrt(sd_post^2 + sd_pre^2 - 2 r sd_post sd_pre)``.
+
+    Rounding cannot make the root negative (it is 0 then), and SDs whose squares under- or
+    overflow are rescaled first; NaN when an input is not a finite number.
+
+    Raises
+    ------
+    UsageError
+        The SD of change is beyond the floating-point range (SDs near 1.8e308 with r < 0).
+    """
+    value = _change_sd(sd_post, sd_pre, r)
+    if math.isinf(value):
+        raise UsageError(
+            f"the SD of change for SDs {sd_post:.3g} and {sd_pre:.3g} with r = {r} is beyond the "
+            "floating-point range"
+        )
+    return value
 
 
+@overflow_checked
+def _change_sd(sd_post: float, sd_pre: float, r: float) -> float:
+    """:func:`change_sd`, ``inf`` when the SD itself is beyond the floating-point range."""
+    if not all(math.isfinite(v) for v in (sd_post, sd_pre, r)):
+        return math.nan
+    variance = square(sd_post) + square(sd_pre) - 2 * r * sd_post * sd_pre
+    scale = max(abs(sd_post), abs(sd_pre))
+    if (variance == 0 or not math.isfinite(variance)) and 0 < scale < math.inf:
+        a, b = sd_post / scale, sd_pre / scale
+        return scale * math.sqrt(max(0.0, a * a + b * b - 2 * r * a * b))
+    return math.sqrt(max(0.0, variance))
+
+
+@overflow_checked
 def mean_change(
     n: float,
     m_post: float,
@@ -47,14 +82,12 @@ def mean_change(
     >>> mean_change(25, 12.0, 10.0, 3.0, 3.0, 0.5).variance
     0.36
     """
+    method = "raw mean change (metafor MC), Wald CI"
+    problem = input_problem(n=n, m_post=m_post, m_pre=m_pre, sd_post=sd_post, sd_pre=sd_pre, r=r)
+    if problem:
+        return not_estimable("MC", check_ci_level(ci_level), method, problem)
     _check_r(r)
-    return _wald(
-        "MC",
-        m_post - m_pre,
-        change_sd(sd_post, sd_pre, r) ** 2 / n,
-        ci_level,
-        "raw mean change (metafor MC), Wald CI",
-    )
+    return _wald("MC", m_post - m_pre, square(_change_sd(sd_post, sd_pre, r)) / n, ci_level, method)
 
 
 def _smc_variance(
@@ -75,6 +108,7 @@ def _smc_variance(
     raise UsageError(f"vtype for SMCC/SMCR must be one of {', '.join(SMC_VTYPES)}, got {vtype!r}")
 
 
+@overflow_checked
 def smcc(
     n: float,
     m_post: float,
@@ -96,20 +130,24 @@ def smcc(
     >>> round(smcc(29, 85.6966, 82.6897, 8.3519, 4.8455, 0.49197).estimate, 3)
     0.4
     """
-    _check_r(r)
-    di = (m_post - m_pre) / change_sd(sd_post, sd_pre, r)
+    _check_vtype(vtype)
+    method = f"standardised mean change, change-score SD (metafor SMCC, exact J, vtype {vtype}), Wald CI"
+    problem = input_problem(n=n, m_post=m_post, m_pre=m_pre, sd_post=sd_post, sd_pre=sd_pre, r=r)
+    if not problem:
+        _check_r(r)
+        if n <= 2:
+            problem = "not computed: Hedges' J(n - 1) needs n > 2"
+        elif _change_sd(sd_post, sd_pre, r) == 0:
+            problem = "not computed: the SD of the change scores is 0, so SMCC is undefined"
+    if problem:
+        return not_estimable("SMCC", check_ci_level(ci_level), method, problem)
+    di = (m_post - m_pre) / _change_sd(sd_post, sd_pre, r)
     cmi = hedges_j(n - 1)
     yi = cmi * di
-    vi = _smc_variance(vtype, n, r, yi, di, cmi, rawscore=False)
-    return _wald(
-        "SMCC",
-        yi,
-        vi,
-        ci_level,
-        f"standardised mean change, change-score SD (metafor SMCC, exact J, vtype {vtype}), Wald CI",
-    )
+    return _wald("SMCC", yi, _smc_variance_safe(vtype, n, r, yi, di, cmi, False), ci_level, method)
 
 
+@overflow_checked
 def smcr(
     n: float,
     m_post: float,
@@ -131,20 +169,44 @@ def smcr(
     >>> round(smcr(29, 85.6966, 82.6897, 4.8455, 0.49197).estimate, 3)
     0.604
     """
-    _check_r(r)
+    _check_vtype(vtype)
+    method = f"standardised mean change, pretest SD (metafor SMCR, exact J, vtype {vtype}), Wald CI"
+    problem = input_problem(n=n, m_post=m_post, m_pre=m_pre, sd_pre=sd_pre, r=r)
+    if not problem:
+        _check_r(r)
+        if n <= 2:
+            problem = "not computed: Hedges' J(n - 1) needs n > 2"
+        elif sd_pre == 0:
+            problem = "not computed: the pretest SD is 0, so SMCR is undefined"
+    if problem:
+        return not_estimable("SMCR", check_ci_level(ci_level), method, problem)
     di = (m_post - m_pre) / sd_pre
     cmi = hedges_j(n - 1)
     yi = cmi * di
-    vi = _smc_variance(vtype, n, r, yi, di, cmi, rawscore=True)
-    return _wald(
-        "SMCR",
-        yi,
-        vi,
-        ci_level,
-        f"standardised mean change, pretest SD (metafor SMCR, exact J, vtype {vtype}), Wald CI",
-    )
+    return _wald("SMCR", yi, _smc_variance_safe(vtype, n, r, yi, di, cmi, True), ci_level, method)
 
 
+def _check_vtype(vtype: str) -> None:
+    if vtype not in SMC_VTYPES:
+        raise UsageError(
+            f"vtype for SMCC/SMCR must be one of {', '.join(SMC_VTYPES)}, got {vtype!r}"
+        )
+
+
+def _smc_variance_safe(
+    vtype: str, n: float, r: float, yi: float, di: float, cmi: float, rawscore: bool
+) -> float:
+    """:func:`_smc_variance`, NaN where it is undefined (n too small) or overflows."""
+    if not math.isfinite(yi):
+        return math.nan
+    try:
+        with np.errstate(all="ignore"):
+            return float(_smc_variance(vtype, n, r, yi, di, cmi, rawscore=rawscore))
+    except (OverflowError, ZeroDivisionError):
+        return math.nan
+
+
+@overflow_checked
 def d_ppc2(
     n_t: float,
     pre_t: float,
@@ -173,15 +235,31 @@ def d_ppc2(
     >>> round(d_ppc2(29, 82.69, 85.70, 4.85, 26, 81.56, 81.11, 5.71, 0.2).estimate, 2)
     0.65
     """
-    _check_r(r)
+    method = "Morris (2008) d_ppc2 (pooled pretest SD, c_p approximation), eq. 25 variance, Wald CI"
+    problem = input_problem(
+        n_t=n_t, pre_t=pre_t, post_t=post_t, sd_pre_t=sd_pre_t,
+        n_c=n_c, pre_c=pre_c, post_c=post_c, sd_pre_c=sd_pre_c, r=r,
+    )
+    if not problem:
+        _check_r(r)
+        if n_t + n_c <= 2:
+            problem = "not computed: n_t + n_c must exceed 2 for a pooled pretest SD"
+        elif _pooled_sd(n_t, sd_pre_t, n_c, sd_pre_c) == 0:
+            problem = "not computed: the pooled pretest SD is 0, so d_ppc2 is undefined"
+    if problem:
+        return not_estimable("d_ppc2", check_ci_level(ci_level), method, problem)
     big_n = n_t + n_c
+    if 4 * (big_n - 2) - 1 == 0:  # only for a fractional n_t + n_c = 2.25
+        return not_estimable("d_ppc2", ci_level, method, "not computed: c_p is undefined for n_t + n_c = 2.25")
     cp = 1 - 3 / (4 * (big_n - 2) - 1)
     sp = _pooled_sd(n_t, sd_pre_t, n_c, sd_pre_c)
     d = cp * ((post_t - pre_t) - (post_c - pre_c)) / sp
     k = big_n / (n_t * n_c)
-    method = "Morris (2008) d_ppc2 (pooled pretest SD, c_p approximation), eq. 25 variance, Wald CI"
+    if not math.isfinite(d):
+        return _wald("d_ppc2", d, math.nan, ci_level, method)
     if big_n <= 4 or r == 1:
         # eq. 25 has (N - 4) and (1 - r) in denominators: no variance, so no CI
         return _wald("d_ppc2", d, math.nan, ci_level, method, note="eq. 25 variance needs n_t + n_c > 4 and r < 1")
-    vi = 2 * cp**2 * (1 - r) * k * (big_n - 2) / (big_n - 4) * (1 + d**2 / (2 * (1 - r) * k)) - d**2
+    d2 = square(d)
+    vi = 2 * cp**2 * (1 - r) * k * (big_n - 2) / (big_n - 4) * (1 + d2 / (2 * (1 - r) * k)) - d2
     return _wald("d_ppc2", d, vi, ci_level, method)

@@ -13,10 +13,18 @@ from scipy import stats
 
 from analysis.core.errors import UsageError
 from analysis.core.tidy import check_ci_level, z_quantile
-from analysis.stats.effects.common import EffectSize, _wald
+from analysis.stats.effects.common import (
+    EffectSize,
+    _wald,
+    input_problem,
+    not_estimable,
+    overflow_checked,
+    square,
+)
 from analysis.stats.effects.prepost import _check_r
 
 
+@overflow_checked
 def percent_change_of_means(
     n: float,
     m_pre: float,
@@ -39,20 +47,24 @@ def percent_change_of_means(
     >>> round(percent_change_of_means(30, 50.0, 40.0, 10.0, 10.0, 0.5).estimate, 6)
     -20.0
     """
+    method = "percent change of the arm means 100*(mean_post - mean_pre)/mean_pre, delta-method Wald CI using the pre-post correlation"
+    problem = input_problem(n=n, m_pre=m_pre, m_post=m_post, sd_pre=sd_pre, sd_post=sd_post, r=r)
+    if problem:
+        return not_estimable("pct_change_of_means", check_ci_level(ci_level), method, problem)
     _check_r(r)
     if m_pre == 0:
         raise UsageError("percent change is undefined when the baseline mean is 0")
     ratio = m_post / m_pre
-    var_ratio = (sd_post**2 + ratio**2 * sd_pre**2 - 2 * ratio * r * sd_pre * sd_post) / (
-        n * m_pre**2
-    )
-    return _wald(
-        "pct_change_of_means",
-        100 * (ratio - 1),
-        100**2 * var_ratio,
-        ci_level,
-        "percent change of the arm means 100*(mean_post - mean_pre)/mean_pre, delta-method Wald CI using the pre-post correlation",
-    )
+    try:
+        var_ratio = (sd_post**2 + ratio**2 * sd_pre**2 - 2 * ratio * r * sd_pre * sd_post) / (
+            n * m_pre**2
+        )
+    except (OverflowError, ZeroDivisionError):  # squares outside the float range: scale-free form
+        var_ratio = math.nan
+    if not math.isfinite(var_ratio):
+        a, b = sd_post / m_pre, sd_pre / m_pre
+        var_ratio = (square(a) + square(ratio * b) - 2 * ratio * r * a * b) / n
+    return _wald("pct_change_of_means", 100 * (ratio - 1), 100**2 * var_ratio, ci_level, method)
 
 
 def mean_of_percent_changes(pct_changes: np.ndarray, *, ci_level: float = 0.95) -> EffectSize:
@@ -82,17 +94,20 @@ def mean_of_percent_changes(pct_changes: np.ndarray, *, ci_level: float = 0.95) 
             "",
             "fewer than 2 participants",
         )
-    mean, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(n))
+    method = "mean of individual percent changes 100*(post_i - pre_i)/pre_i, one-sample t CI"
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(n))
+    if not (math.isfinite(mean) and math.isfinite(se)):
+        return not_estimable(
+            "mean_pct_change", ci_level, method,
+            "not computed: the percent changes are outside the floating-point range (overflow)",
+        )
     q = stats.t.ppf(0.5 + ci_level / 2, n - 1)
+    note = None
+    if se == 0:
+        note = "every participant has the same percent change: SE 0, the interval has zero width"
     return EffectSize(
-        "mean_pct_change",
-        mean,
-        se**2,
-        se,
-        mean - q * se,
-        mean + q * se,
-        ci_level,
-        "mean of individual percent changes 100*(post_i - pre_i)/pre_i, one-sample t CI",
+        "mean_pct_change", mean, se**2, se, mean - q * se, mean + q * se, ci_level, method, note
     )
 
 
@@ -113,6 +128,7 @@ class RatioResult:
     note: str | None = None
 
 
+@overflow_checked
 def ratio_of_improvements(
     change_t: float, se_t: float, change_c: float, se_c: float, *, ci_level: float = 0.95
 ) -> RatioResult:
@@ -134,10 +150,16 @@ def ratio_of_improvements(
     """
     check_ci_level(ci_level)
     q = z_quantile(ci_level)
-    a, b, va, vb = change_t, change_c, se_t**2, se_c**2
     method = (
         "ratio of mean changes (treatment/control), Fieller CI (independent arms, normal quantile)"
     )
+    problem = input_problem(change_t=change_t, se_t=se_t, change_c=change_c, se_c=se_c)
+    if problem:
+        return RatioResult(math.nan, math.nan, math.nan, ci_level, False, method, problem)
+    scale = max(abs(change_t), abs(change_c), se_t, se_c)
+    if scale > 0 and not 1e-100 < scale < 1e100:  # a ratio is scale-free: avoid squaring overflow
+        change_t, change_c, se_t, se_c = change_t / scale, change_c / scale, se_t / scale, se_c / scale
+    a, b, va, vb = change_t, change_c, se_t**2, se_c**2
     denom = b**2 - q**2 * vb
     if not denom > 0:
         return RatioResult(
@@ -149,7 +171,11 @@ def ratio_of_improvements(
             method,
             f"control change's {ci_level:.0%} CI includes zero: the ratio of improvements is unbounded, no estimate reported",
         )
-    root = q * math.sqrt(va * b**2 + vb * a**2 - q**2 * va * vb)
-    return RatioResult(
-        a / b, (a * b - root) / denom, (a * b + root) / denom, ci_level, True, method
-    )
+    root = q * math.sqrt(max(0.0, va * b**2 + vb * a**2 - q**2 * va * vb))
+    estimate, low, high = a / b, (a * b - root) / denom, (a * b + root) / denom
+    if not all(math.isfinite(v) for v in (estimate, low, high)):
+        return RatioResult(
+            math.nan, math.nan, math.nan, ci_level, False, method,
+            "the ratio of improvements is outside the floating-point range: no estimate reported",
+        )
+    return RatioResult(estimate, low, high, ci_level, True, method)

@@ -8,13 +8,14 @@ subset), ``BETWEEN_ARM_HEADLINE``, ``DATASET_COLUMNS`` and the per-cell row buil
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.core.errors import UsageError
+from analysis.core.errors import ModelError, UsageError
 from analysis.core.tidy import (
     RESULT_COLUMNS,
     contrast_label,
@@ -27,7 +28,7 @@ from analysis.stats.effects.between_arm import (
     smd_noncentral_ci,
     standardized_mean_difference,
 )
-from analysis.stats.effects.bootstrap import bootstrap_ci
+from analysis.stats.effects.bootstrap import _check_counts, bootstrap_ci
 from analysis.stats.effects.common import EffectSize
 from analysis.stats.effects.participant_bootstrap import _ratio_batch, hedges_g_bootstrap
 from analysis.stats.effects.prepost import d_ppc2, smcr
@@ -36,6 +37,7 @@ from analysis.stats.effects.ratios import (
     percent_change_of_means,
     ratio_of_improvements,
 )
+from analysis.stats.numeric import check_numeric
 
 # Measures of the headline between-arm table (tables/between_arms.csv): MD and Hedges' g on follow-up values.
 BETWEEN_ARM_HEADLINE = ("MD", "SMD")
@@ -276,9 +278,12 @@ def _prepost_rows(
                 *counts,
                 note="pretest SD is 0 or the pre-post correlation is undefined",
             )
-        if p[:, 0].mean() != 0 and math.isfinite(r):
+        # with a constant pre or post value the correlation is undefined but has no weight in the
+        # delta-method variance (it multiplies sd_pre * sd_post = 0)
+        r_pct = r if math.isfinite(r) else (0.0 if sd_pre == 0 or sd_post == 0 else math.nan)
+        if p[:, 0].mean() != 0 and math.isfinite(r_pct):
             pct = percent_change_of_means(
-                n, p[:, 0].mean(), p[:, 1].mean(), sd_pre, sd_post, r, ci_level=level
+                n, p[:, 0].mean(), p[:, 1].mean(), sd_pre, sd_post, r_pct, ci_level=level
             )
             arm_pct[name] = pct
             cell.add(within, "pct_change_of_means", *counts, pct)
@@ -316,11 +321,31 @@ def _prepost_rows(
             ci_low=est - z * se,
             ci_high=est + z * se,
             method="difference in percent change of arm means (treatment - control), Wald CI from the per-arm delta-method SEs",
+            note="both arms' delta-method SEs are 0: zero-width interval" if se == 0 else None,
         )
     pct_t, pct_c = arm_mean_pct["treatment"][1], arm_mean_pct["control"][1]
-    if min(pct_t.size, pct_c.size) >= 2:
-        welch = stats.ttest_ind(pct_t, pct_c, equal_var=False)
-        ci = welch.confidence_interval(confidence_level=level)
+    welch_method = "difference in mean of individual percent changes (treatment - control), Welch t-test and CI"
+    if min(pct_t.size, pct_c.size) >= 2 and pct_t.max() == pct_t.min() and pct_c.max() == pct_c.min():
+        est = float(pct_t.mean() - pct_c.mean())
+        cell.add(
+            diff,
+            "diff_mean_pct_change",
+            pct_t.size,
+            pct_c.size,
+            estimate=est,
+            std_error=0.0,
+            ci_low=est,
+            ci_high=est,
+            method=welch_method,
+            note="every participant of each arm has the same percent change: SE 0, no Welch test, zero-width interval",
+        )
+    elif min(pct_t.size, pct_c.size) >= 2:
+        with warnings.catch_warnings():
+            if pct_t.max() == pct_t.min() or pct_c.max() == pct_c.min():
+                # an arm's variance is exactly 0 (constant values), which is what scipy warns about
+                warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+            welch = stats.ttest_ind(pct_t, pct_c, equal_var=False)
+            ci = welch.confidence_interval(confidence_level=level)
         est = float(pct_t.mean() - pct_c.mean())
         cell.add(
             diff,
@@ -334,7 +359,7 @@ def _prepost_rows(
             p_value=float(welch.pvalue),
             ci_low=float(ci.low),
             ci_high=float(ci.high),
-            method="difference in mean of individual percent changes (treatment - control), Welch t-test and CI",
+            method=welch_method,
         )
 
     ratio_contrast = contrast_label(*labels, ratio=True)
@@ -413,14 +438,54 @@ def effect_sizes_table(
 
     Examples
     --------
-    >>> from analysis.plan import load_plan
-    >>> plan = load_plan("data/studies/example-precision-release.yaml").plan  # doctest: +SKIP
-    >>> table = effect_sizes_table(dataset, plan, n_boot=2000)  # doctest: +SKIP
-    >>> table.query("measure == 'SMD'")[["visit", "estimate", "ci_low", "ci_high", "method"]]  # doctest: +SKIP
+    Four participants per arm, baseline and week 8 (``n_boot`` left out, so no bootstrap rows):
+
+    >>> import pandas as pd
+    >>> from analysis.derive.dataset import build_analysis_dataset
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> ids = ["t1", "t2", "t3", "t4", "c1", "c2", "c3", "c4"]
+    >>> participants = pd.DataFrame({"participant_id": ids, "arm": ["treatment"] * 4 + ["control"] * 4})
+    >>> measurements = pd.DataFrame({
+    ...     "participant_id": ids * 2, "outcome": "pain", "visit": ["baseline"] * 8 + ["week8"] * 8,
+    ...     "value": [6.0, 7.0, 8.0, 9.0, 6.0, 7.0, 8.0, 9.0, 3.0, 5.0, 4.0, 6.0, 5.0, 6.0, 7.0, 7.0]})
+    >>> dataset = build_analysis_dataset(measurements, participants, plan)
+    >>> table = effect_sizes_table(dataset, plan)
+    >>> print(table[["contrast", "measure", "estimate", "ci_low", "ci_high"]].round(3).to_string(index=False))
+                     contrast                  measure  estimate  ci_low  ci_high
+               Drug - Placebo                       MD    -1.750  -3.325   -0.175
+               Drug - Placebo                      SMD    -1.338  -2.871    0.196
+               Drug - Placebo                      SMD    -1.338  -2.712    0.114
+               Drug / Placebo                      ROM    -0.329  -0.647   -0.010
+               Drug - Placebo                MD_change    -1.750  -2.688   -0.812
+               Drug - Placebo                   d_ppc2    -1.179  -2.346   -0.012
+       Drug: week8 - baseline                     SMCR    -1.681  -3.001   -0.362
+       Drug: week8 - baseline      pct_change_of_means   -40.000 -50.669  -29.331
+       Drug: week8 - baseline          mean_pct_change   -40.476 -58.246  -22.706
+    Placebo: week8 - baseline                     SMCR    -0.701  -1.287   -0.115
+    Placebo: week8 - baseline      pct_change_of_means   -16.667 -21.371  -11.962
+    Placebo: week8 - baseline          mean_pct_change   -16.419 -23.148   -9.690
+               Drug - Placebo diff_pct_change_of_means   -23.333 -34.993  -11.673
+               Drug - Placebo     diff_mean_pct_change   -24.058 -40.906   -7.210
+               Drug / Placebo    ratio_of_improvements     2.400   1.524    4.147
+
+    By hand: week-8 means 4.5 and 6.25, so MD = -1.75 and ROM = ln(4.5 / 6.25) = -0.329; the
+    pooled SD is 1.137 and Hedges' J(6) = 0.869, so g = 0.869 x -1.75 / 1.137 = -1.338; mean
+    changes are -3 and -1.25 (MD_change -1.75, ratio 2.4) from means of 7.5 at baseline (-40% and
+    -16.7%). The two SMD rows differ in their CI (Wald, then noncentral t), as ``method`` says.
     """
     _check_dataset(dataset)
     if n_boot is not None:
         seed = plan.seed if seed is None else seed
+        _check_counts(n_boot, seed)  # a usage error, not a per-cell "not estimable"
         boot: tuple[int, int] | None = (int(n_boot), int(seed))
     else:
         boot = None
@@ -429,27 +494,45 @@ def effect_sizes_table(
     rows: list[dict[str, Any]] = []
     for outcome, visit, t, c in _cells(dataset, plan):
         cell = _Cell(outcome, visit, level)
-        _between_rows(cell, t, c, labels, boot)
-        values = np.concatenate(
-            [t["value"].to_numpy(dtype=float), c["value"].to_numpy(dtype=float)]
-        )
-        values = values[np.isfinite(values)]
-        yt, yc = (f["value"].to_numpy(dtype=float) for f in (t, c))
-        yt, yc = yt[np.isfinite(yt)], yc[np.isfinite(yc)]
-        if values.size and (values > 0).all() and min(yt.size, yc.size) >= 2:
-            rom = log_ratio_of_means(
-                yt.size,
-                yt.mean(),
-                yt.std(ddof=1),
-                yc.size,
-                yc.mean(),
-                yc.std(ddof=1),
-                ci_level=level,
-            )
-            cell.add(contrast_label(*labels, ratio=True), "ROM", yt.size, yc.size, rom)
-        _prepost_rows(cell, t, c, labels, plan.visits.baseline, boot)
+        try:
+            _cell_rows(cell, t, c, labels, plan.visits.baseline, boot)
+        except (ModelError, UsageError) as error:  # a degenerate cell is a row saying why
+            cell.add(contrast_label(*labels), "not estimable", None, None, note=f"not estimable: {error}")
         rows.extend(cell.rows)
     return _table(rows)
+
+
+def _cell_rows(
+    cell: _Cell,
+    t: pd.DataFrame,
+    c: pd.DataFrame,
+    labels: tuple[str, str],
+    baseline: str,
+    boot: tuple[int, int] | None,
+) -> None:
+    """Every effect size of one outcome x visit cell (see :func:`effect_sizes_table`)."""
+    for column in ("value", "baseline", "change", "pct_change"):  # missing is allowed, +-inf is not
+        check_numeric(np.concatenate([t[column].to_numpy(dtype=float), c[column].to_numpy(dtype=float)]), column)
+    level = cell.ci_level
+    _between_rows(cell, t, c, labels, boot)
+    values = np.concatenate(
+        [t["value"].to_numpy(dtype=float), c["value"].to_numpy(dtype=float)]
+    )
+    values = values[np.isfinite(values)]
+    yt, yc = (f["value"].to_numpy(dtype=float) for f in (t, c))
+    yt, yc = yt[np.isfinite(yt)], yc[np.isfinite(yc)]
+    if values.size and (values > 0).all() and min(yt.size, yc.size) >= 2:
+        rom = log_ratio_of_means(
+            yt.size,
+            yt.mean(),
+            yt.std(ddof=1),
+            yc.size,
+            yc.mean(),
+            yc.std(ddof=1),
+            ci_level=level,
+        )
+        cell.add(contrast_label(*labels, ratio=True), "ROM", yt.size, yc.size, rom)
+    _prepost_rows(cell, t, c, labels, baseline, boot)
 
 
 def between_arm_effects(dataset: pd.DataFrame, plan: Any) -> pd.DataFrame:

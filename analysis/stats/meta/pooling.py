@@ -20,6 +20,7 @@ from analysis.stats.meta.tau2 import (
     arrays,
     estimate_tau2,
     inverse_variance,
+    scaled_arrays,
     tau2_confint,
 )
 
@@ -52,6 +53,9 @@ class MetaResult:
         I^2 (percent) and H^2 as metafor defines them for the fitted model.
     q, q_df, q_p_value
         Cochran's Q, its degrees of freedom ``k - 1`` and chi-square p-value.
+    note
+        Why a statistic is missing or degenerate, if one is (for example a Knapp-Hartung SE of 0
+        when every study has the same effect: no test, zero-width interval).
     """
 
     method: str
@@ -80,6 +84,7 @@ class MetaResult:
     q: float
     q_df: int
     q_p_value: float
+    note: str | None = None
 
 
 def pool(
@@ -129,7 +134,10 @@ def pool(
     >>> round(fit.estimate, 4), fit.k
     (-0.1756, 3)
     """
-    y, v = arrays(yi, vi)
+    y_in, v_in = arrays(yi, vi)
+    # fitted on y / scale, v / scale^2 (scale a power of two, 1 unless the inputs are extreme);
+    # estimates, SEs and limits are scaled back, tau^2 by scale^2
+    y, v, scale = scaled_arrays(y_in, v_in)
     if method not in METHODS:
         raise UsageError(f"method must be one of {', '.join(METHODS)} (found {method!r})")
     if test not in TESTS:
@@ -146,6 +154,9 @@ def pool(
         tau2 = estimate_tau2(y, v, method)
     elif method == "FE" or not (np.isfinite(tau2) and tau2 >= 0):
         raise UsageError(f"a fixed tau2 must be a number >= 0 with a random-effects method (found {tau2!r}, {method})")
+    else:
+        tau2 = float(tau2) / scale**2
+    notes = []
     fixed = inverse_variance(y, v)
     fit = inverse_variance(y, v + tau2)
     estimate = float(fit.mean_effect_fe)
@@ -155,6 +166,13 @@ def pool(
         crit = float(stats.t.isf((1 - ci_level) / 2, df))
         statistic = _ratio(estimate, std_error)
         p_value = float(2 * stats.t.sf(abs(statistic), df))
+        if std_error == 0 or y.max() == y.min():  # identical effects: Q = 0 (up to rounding), so SE 0
+            std_error = 0.0
+            statistic = p_value = float("nan")
+            notes.append(
+                "the Knapp-Hartung scale is 0 (every study has the same effect, Q = 0): SE 0, "
+                "no t test, zero-width interval"
+            )
     else:
         std_error = float(np.sqrt(fit.var_eff_w_fe))
         df = float("nan")
@@ -171,42 +189,62 @@ def pool(
         pi = (float("nan"), float("nan")) if method == "FE" else (estimate - crit * std_error, estimate + crit * std_error)
         tau_ci = (float("nan"), float("nan"))
     else:
-        w = 1.0 / v
-        typical = (k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum())
+        typical = _typical_variance(v)
         i2 = 100.0 * tau2 / (typical + tau2)
         h2 = (typical + tau2) / typical
         half = crit * np.sqrt(std_error**2 + tau2)
         pi = (estimate - half, estimate + half)
         tau_ci = tau2_confint(y, v, ci_level)
+        if not all(np.isfinite(tau_ci)):
+            notes.append("a bound of the tau^2 Q-profile CI lies beyond the floating-point range")
 
     return MetaResult(
         method=method,
         test=test,
         ci_level=float(ci_level),
         studies=labels,
-        yi=tuple(float(x) for x in y),
-        vi=tuple(float(x) for x in v),
+        yi=tuple(float(x) for x in y_in),
+        vi=tuple(float(x) for x in v_in),
         weights=tuple(float(x) for x in 100.0 * fit.weights_rel_fe),
         k=k,
-        estimate=estimate,
-        std_error=std_error,
+        estimate=estimate * scale,
+        std_error=std_error * scale,
         statistic=float(statistic),
         df=df,
         p_value=p_value,
-        ci_low=estimate - crit * std_error,
-        ci_high=estimate + crit * std_error,
-        pi_low=float(pi[0]),
-        pi_high=float(pi[1]),
-        tau2=float(tau2),
-        tau2_ci_low=float(tau_ci[0]),
-        tau2_ci_high=float(tau_ci[1]),
-        tau=float(np.sqrt(tau2)),
+        ci_low=(estimate - crit * std_error) * scale,
+        ci_high=(estimate + crit * std_error) * scale,
+        pi_low=float(pi[0]) * scale,
+        pi_high=float(pi[1]) * scale,
+        tau2=float(tau2) * scale**2,
+        tau2_ci_low=float(tau_ci[0]) * scale**2,
+        tau2_ci_high=float(tau_ci[1]) * scale**2,
+        tau=float(np.sqrt(tau2)) * scale,
         i2=float(i2),
         h2=float(h2),
         q=q,
         q_df=q_df,
         q_p_value=q_p,
+        note="; ".join(notes) or None,
     )
+
+
+def _typical_variance(v: np.ndarray) -> float:
+    """Higgins-Thompson typical within-study variance ``(k-1) sum w / ((sum w)^2 - sum w^2)``, ``w = 1/v``.
+
+    When one study dominates the weights, ``(sum w)^2 - sum w^2`` cancels catastrophically; it is then
+    computed as ``sum_i w_i sum_{j != i} w_j`` on weights normalised by the largest.
+    """
+    k = v.size
+    w = 1.0 / v
+    denom = w.sum() ** 2 - (w**2).sum()
+    if denom > 1e-8 * w.sum() ** 2:
+        return float((k - 1) * w.sum() / denom)
+    top = w.max()
+    wn = w / top
+    before = np.concatenate([[0.0], np.cumsum(wn)[:-1]])
+    after = np.concatenate([np.cumsum(wn[::-1])[::-1][1:], [0.0]])
+    return float((k - 1) * wn.sum() / np.sum(wn * (before + after)) / top)
 
 
 def leave_one_out(result: MetaResult) -> pd.DataFrame:

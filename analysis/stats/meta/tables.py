@@ -134,7 +134,8 @@ def meta_table(
             "k": result.k,
             "n_treatment": None if n_treatment is None else np.sum(n_treatment),
             "n_control": None if n_control is None else np.sum(n_control),
-            "note": METHOD_NAMES[result.method] + ("; Knapp-Hartung (HKSJ) t test" if result.test == "knha" else ""),
+            "note": METHOD_NAMES[result.method] + ("; Knapp-Hartung (HKSJ) t test" if result.test == "knha" else "")
+            + (f"; {result.note}" if result.note else ""),
         }
     )
     rows.append(

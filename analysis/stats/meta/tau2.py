@@ -12,7 +12,7 @@ import numpy as np
 from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from analysis.core.errors import UsageError
+from analysis.core.errors import ModelError, UsageError
 from analysis.core.tidy import check_ci_level
 
 Method = Literal["REML", "DL", "PM", "ML", "FE"]
@@ -40,6 +40,47 @@ def arrays(yi: Sequence[float] | np.ndarray, vi: Sequence[float] | np.ndarray) -
     return y, v
 
 
+# Inputs whose |yi| and sqrt(vi) lie within [1 / MODERATE, MODERATE] are used as they are; others
+# are divided by a power of two s (yi / s, vi / s^2, exact in binary floating point), which the
+# model is equivariant to, and must then lie within [1 / LIMIT, LIMIT] for Q, the likelihood and
+# their squares to stay finite.
+MODERATE = 1e50
+LIMIT = 1e100
+# Widenings of a root bracket (factor 10 each) before a tau^2 search gives up.
+MAX_BRACKET_STEPS = 200
+
+
+def scaled_arrays(
+    yi: Sequence[float] | np.ndarray, vi: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Checked ``y``, ``v`` and a power-of-two scale ``s``: the model is fitted to ``y/s``, ``v/s^2``.
+
+    ``s = 1`` (the inputs unchanged) unless an effect or a standard error is beyond 1e50 or below
+    1e-50 in magnitude; then ``s`` brings the median standard error near 1.
+
+    Raises
+    ------
+    UsageError
+        Even after scaling the effects or variances span too many orders of magnitude for Q and
+        tau^2 to be computed in double precision.
+    """
+    y, v = arrays(yi, vi)
+    root = np.sqrt(v)
+    top = max(float(np.abs(y).max()), float(root.max()))
+    if top <= MODERATE and float(root.min()) >= 1.0 / MODERATE:
+        return y, v, 1.0
+    scale = float(np.ldexp(1.0, int(np.round(np.log2(np.median(root))))))
+    with np.errstate(over="ignore", under="ignore"):  # out-of-range values are refused just below
+        ys, vs = y / scale, v / (scale * scale)
+    if not (np.abs(ys).max() <= LIMIT and vs.max() <= LIMIT and vs.min() >= 1.0 / LIMIT):
+        raise UsageError(
+            "yi and vi span too many orders of magnitude for a meta-analysis in double precision "
+            f"(|yi| up to {np.abs(y).max():.3g}, vi from {v.min():.3g} to {v.max():.3g}); check "
+            "their units"
+        )
+    return ys, vs, scale
+
+
 def inverse_variance(y: np.ndarray, v: np.ndarray):
     """statsmodels' inverse-variance pooling of ``y`` with variances ``v`` (its fixed-effect part).
 
@@ -62,8 +103,8 @@ def generalized_q(yi: Sequence[float], vi: Sequence[float], tau2: float) -> floa
     >>> round(generalized_q([0.0, 1.0], [1.0, 1.0], 0.0), 6)
     0.5
     """
-    y, v = arrays(yi, vi)
-    w = 1.0 / (v + tau2)
+    y, v, scale = scaled_arrays(yi, vi)
+    w = 1.0 / (v + tau2 / scale**2)
     mu = np.sum(w * y) / np.sum(w)
     return float(np.sum(w * (y - mu) ** 2))
 
@@ -80,12 +121,15 @@ def log_likelihood(yi: Sequence[float], vi: Sequence[float], tau2: float, *, rem
     >>> round(log_likelihood([0.0], [1.0], 0.0, reml=False), 6)
     -0.918939
     """
-    y, v = arrays(yi, vi)
+    y, v, scale = scaled_arrays(yi, vi)
+    tau2 = tau2 / scale**2
     w = 1.0 / (v + tau2)
     mu = np.sum(w * y) / np.sum(w)
     ll = -0.5 * (y.size * np.log(2 * np.pi) + np.sum(np.log(v + tau2)) + np.sum(w * (y - mu) ** 2))
     if reml:
         ll += 0.5 * np.log(2 * np.pi) - 0.5 * np.log(np.sum(w))
+    if scale != 1.0:  # the likelihood of y = s y' has the Jacobian term -(k - reml) log s
+        ll -= (y.size - (1 if reml else 0)) * np.log(scale)
     return float(ll)
 
 
@@ -111,8 +155,12 @@ def _tau2_likelihood(y: np.ndarray, v: np.ndarray, reml: bool) -> float:
     if y.size == 1:
         return 0.0
     upper = 10.0 * (np.ptp(y) ** 2 + v.max())
-    while _score(y, v, np.array([upper]), reml)[0] >= 0:
+    for _ in range(MAX_BRACKET_STEPS):
+        if _score(y, v, np.array([upper]), reml)[0] < 0:
+            break
         upper *= 10.0
+    else:
+        raise ModelError("the likelihood of tau^2 has no maximum within the floating-point range")
     grid = np.concatenate([[0.0], upper * np.logspace(-12, 0, 481)])
     score = _score(y, v, grid, reml)
     candidates = [0.0]
@@ -120,9 +168,12 @@ def _tau2_likelihood(y: np.ndarray, v: np.ndarray, reml: bool) -> float:
         if score[j + 1] == 0:
             candidates.append(float(grid[j + 1]))
             continue
-        root = optimize.brentq(
-            lambda t: _score(y, v, np.array([t]), reml)[0], grid[j], grid[j + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500
+        root, info = optimize.brentq(
+            lambda t: _score(y, v, np.array([t]), reml)[0], grid[j], grid[j + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500,
+            full_output=True, disp=False,
         )
+        if not info.converged:
+            raise ModelError("the (restricted) likelihood of tau^2 could not be maximised in 500 iterations")
         candidates.append(float(root))
     return max(candidates, key=lambda t: log_likelihood(y, v, t, reml=reml))
 
@@ -145,28 +196,48 @@ def estimate_tau2(yi: Sequence[float], vi: Sequence[float], method: Method = "RE
     >>> round(estimate_tau2([0.0, 2.0], [1.0, 1.0], "DL"), 6)
     1.0
     """
-    y, v = arrays(yi, vi)
+    y, v, scale = scaled_arrays(yi, vi)
     if method not in METHODS:
         raise UsageError(f"method must be one of {', '.join(METHODS)} (found {method!r})")
     if method == "FE" or y.size == 1:
         return 0.0
     if method == "DL":
-        return max(0.0, float(inverse_variance(y, v).tau2))
-    if method == "PM":
-        return _q_root(y, v, float(y.size - 1))
-    return _tau2_likelihood(y, v, reml=(method == "REML"))
+        tau2 = max(0.0, float(inverse_variance(y, v).tau2))
+    elif method == "PM":
+        tau2 = _q_root(y, v, float(y.size - 1))
+        if not np.isfinite(tau2):
+            raise ModelError("the Paule-Mandel equation Q(tau^2) = k - 1 has no root within the floating-point range")
+    else:
+        tau2 = _tau2_likelihood(y, v, reml=(method == "REML"))
+    if not np.isfinite(tau2 * scale**2):
+        raise UsageError(
+            f"tau^2 ({tau2:.3g} x {scale:.3g}^2) lies beyond the floating-point range; rescale yi and vi"
+        )
+    return tau2 * scale**2
 
 
 def _q_root(y: np.ndarray, v: np.ndarray, target: float) -> float:
-    """``tau^2 >= 0`` with ``Q(tau^2) = target``; 0 when ``Q(0) <= target`` (Q decreases in tau^2)."""
+    """``tau^2 >= 0`` with ``Q(tau^2) = target``; 0 when ``Q(0) <= target`` (Q decreases in tau^2).
+
+    NaN when the root lies beyond the floating-point range (a target near 0) or the search does not
+    converge; the search is bounded in bracket widenings and Brent iterations.
+    """
     if generalized_q(y, v, 0.0) <= target:
         return 0.0
     upper = 10.0 * (np.ptp(y) ** 2 + v.max())
-    while generalized_q(y, v, upper) >= target:
+    for _ in range(MAX_BRACKET_STEPS):
+        if not np.isfinite(upper):
+            return float("nan")
+        if generalized_q(y, v, upper) < target:
+            break
         upper *= 10.0
-    return float(
-        optimize.brentq(lambda t: generalized_q(y, v, t) - target, 0.0, upper, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    else:
+        return float("nan")
+    root, info = optimize.brentq(
+        lambda t: generalized_q(y, v, t) - target, 0.0, upper, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500,
+        full_output=True, disp=False,
     )
+    return float(root) if info.converged else float("nan")
 
 
 def tau2_confint(yi: Sequence[float], vi: Sequence[float], ci_level: float = 0.95) -> tuple[float, float]:
@@ -182,12 +253,13 @@ def tau2_confint(yi: Sequence[float], vi: Sequence[float], ci_level: float = 0.9
     >>> tau2_confint([0.0, 0.0], [1.0, 1.0])
     (0.0, 0.0)
     """
-    y, v = arrays(yi, vi)
+    y, v, scale = scaled_arrays(yi, vi)
     check_ci_level(ci_level)
     k = y.size
     if k < 2:
         return (float("nan"), float("nan"))
     alpha = 1.0 - ci_level
     targets = (stats.chi2.isf(alpha / 2, k - 1), stats.chi2.isf(1 - alpha / 2, k - 1))
-    bounds = [_q_root(y, v, float(target)) for target in targets]
-    return (bounds[0], bounds[1])
+    bounds = [_q_root(y, v, float(target)) * scale**2 for target in targets]
+    # a bound beyond the floating-point range is reported as NaN (pool's note says why)
+    return tuple(b if np.isfinite(b) else float("nan") for b in bounds)  # type: ignore[return-value]

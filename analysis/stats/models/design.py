@@ -13,12 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.core.errors import UsageError
+from analysis.core.errors import ModelError, UsageError
+from analysis.stats.numeric import SCALE_LIMIT, check_numeric  # noqa: F401  (re-exported)
 
 ARMS = ("treatment", "control")
 DATASET_COLUMNS = ("participant_id", "arm", "outcome", "visit", "value", "baseline")
-
-
 @dataclass(frozen=True)
 class Design:
     """Design matrix of an ANCOVA and the emmeans reference-grid rows for each arm."""
@@ -31,6 +30,7 @@ class Design:
     ids: np.ndarray
     excluded: dict[str, int]
     formula: str
+    aliased: tuple[str, ...] = ()  # terms dropped because they are in the span of the earlier ones
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -94,7 +94,10 @@ def design_matrix(rows: pd.DataFrame, covariates: Sequence[str]) -> Design:
     arm = used["arm"].to_numpy(dtype=object)
     for a in ARMS:
         if (arm == a).sum() == 0:
-            raise UsageError(f"no {a} participant has complete data for this ANCOVA")
+            raise ModelError(f"no {a} participant has complete data for this ANCOVA")
+    for name in ("value", "baseline", *covariates):
+        if not is_categorical(used[name]):
+            check_numeric(used[name].to_numpy(float), name)
     columns = [
         np.ones(len(used)),
         (arm == "treatment").astype(float),
@@ -125,6 +128,11 @@ def design_matrix(rows: pd.DataFrame, covariates: Sequence[str]) -> Design:
             grid_tail.append(float(values.mean()))
             terms.append(cov)
     x = np.column_stack(columns)
+    aliased: tuple[str, ...] = ()
+    if np.linalg.matrix_rank(x[:, :3]) < 3:
+        # a constant baseline (everyone at the same score), or one collinear with arm, is aliased:
+        # R's lm reports its coefficient as NA and estimates the rest; so do we (drop the column)
+        x, names, grid_tail, aliased = np.delete(x, 2, axis=1), names[:2] + names[3:], grid_tail[1:], ("baseline",)
     if np.linalg.matrix_rank(x) < x.shape[1]:
         raise UsageError(
             "the ANCOVA design is rank-deficient (a covariate is constant or collinear with arm "
@@ -140,4 +148,5 @@ def design_matrix(rows: pd.DataFrame, covariates: Sequence[str]) -> Design:
         ids=used["participant_id"].to_numpy(dtype=object),
         excluded=excluded,
         formula="value ~ arm + " + " + ".join(terms),
+        aliased=aliased,
     )

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.errors import ModelError, UsageError
-from analysis.stats.models.design import ARMS, require_columns
+from analysis.core.limits import check_memory
+from analysis.stats.models.design import ARMS, check_numeric, require_columns
 
 # --------------------------------------------------------------------------------------------
 # Imputation
@@ -138,7 +139,16 @@ def impute_outcome(
     )
     wide = _wide(dataset, outcome, visits)
     columns = ["baseline", *visits]
+    # the m completed copies, the design of the column being imputed and its observed and missing
+    # parts: about four arrays of m x participants x columns
+    check_memory(
+        32.0 * m * len(wide) * len(columns),
+        f"{m:,} imputations of {len(wide):,} participants x {len(columns)} visits",
+        "use fewer imputations",
+    )
     y = wide[columns].to_numpy(float)
+    for k, name in enumerate(columns):
+        check_numeric(y[:, k], f"{outcome} at {name}")
     observed = ~np.isnan(y)
     values = np.broadcast_to(y, (m, *y.shape)).copy()
     rng = np.random.default_rng(seed)

@@ -25,7 +25,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import optimize
 
-from analysis.core.errors import UsageError
+from analysis.core.errors import ModelError, UsageError
+from analysis.core.limits import Deadline
 from analysis.core.tidy import contrast_label, tidy_frame
 from analysis.stats.models.design import ARMS, design_matrix, require_columns, visit_rows
 from analysis.stats.models.imputation import impute_outcome
@@ -56,6 +57,12 @@ def missing_table(dataset: pd.DataFrame) -> pd.DataFrame:
     randomised participant in the analysis dataset), ``n_observed`` those with a non-missing
     ``value`` at the visit, ``n_missing = n_expected - n_observed``.
 
+    Parameters
+    ----------
+    dataset
+        The long analysis dataset: ``participant_id, arm, outcome, visit, value`` (and
+        ``visit_week``, which orders the visits when present).
+
     Returns
     -------
     pandas.DataFrame
@@ -64,7 +71,20 @@ def missing_table(dataset: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> missing_table(dataset).query("visit == 'week12'")  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> dataset = pd.DataFrame({
+    ...     "participant_id": ["t1", "t1", "t2", "t2", "c1", "c1", "c2", "c2"],
+    ...     "arm": ["treatment"] * 4 + ["control"] * 4,
+    ...     "outcome": "pain",
+    ...     "visit": ["baseline", "week8"] * 4,
+    ...     "visit_week": [0, 8] * 4,
+    ...     "value": [7.0, 4.0, 6.0, None, 8.0, None, 5.0, None]})
+    >>> missing_table(dataset)
+      outcome     visit        arm  n_expected  n_observed  n_missing
+    0    pain  baseline  treatment           2           2          0
+    1    pain  baseline    control           2           2          0
+    2    pain     week8  treatment           2           1          1
+    3    pain     week8    control           2           0          2
     """
     require_columns(
         dataset, ["participant_id", "arm", "outcome", "visit", "value"], "the analysis dataset"
@@ -149,7 +169,9 @@ def _mi_fits(
     shift = ((imp.arm == "treatment") & ~imp.observed[:, k]).astype(float)
     out = {name: np.empty(m) for name in ("b", "c", "rss0", "e_r", "r_r", "v11")}
     df = np.nan
+    deadline = Deadline(f"the ANCOVA of {m} imputed datasets", UsageError, "use fewer imputations")
     for j in range(m):
+        deadline.check()
         rows = base_rows.assign(
             arm=imp.arm, value=imp.values[j, :, k], baseline=imp.values[j, :, 0], _shift=shift
         )
@@ -159,6 +181,11 @@ def _mi_fits(
         )  # complete cases only drop participants missing a covariate
         s = rows.set_index("participant_id").loc[design.ids, "_shift"].to_numpy(float)
         fit = sm.OLS(design.y, design.x).fit()
+        if fit.df_resid < 1:
+            raise ModelError(
+                f"too few complete participants for the ANCOVA of '{outcome}' at '{visit}' "
+                f"({len(design.y)} for {design.x.shape[1]} coefficients)"
+            )
         xtx_inv = fit.normalized_cov_params
         c = xtx_inv @ design.x.T @ s
         r = s - design.x @ c
@@ -226,19 +253,56 @@ def multiple_imputation_ancova(
     :func:`analysis.stats.models.ancova.ancova` (``value ~ arm + baseline + covariates``); the m arm
     coefficients and their squared SEs are pooled by :func:`rubin_pool` (Barnard-Rubin df).
     Participants missing a covariate are left out of every analysis (covariates are not imputed).
+    Rubin's rules (Rubin 1987): the pooled estimate is the mean of the m estimates and its
+    variance ``T = W + (1 + 1/m) B``, W the mean within-imputation variance and B the
+    between-imputation variance of the estimates.
 
     Parameters
     ----------
+    dataset
+        The long analysis dataset (``participant_id, arm, outcome, visit, value, baseline``).
+    outcome, visit
+        Which outcome, and the follow-up visit analysed.
+    m, seed
+        Number of imputations and the seed; both are recorded in the result row.
     visits
         Follow-up visits in time order used by the imputation model; default: every follow-up
         visit of the outcome, ordered by ``visit_week``.
-    m, seed
-        Number of imputations and the seed; both are recorded in the result row.
+    covariates, participants
+        Extra ANCOVA terms, taken from the participants table (as in
+        :func:`analysis.stats.models.ancova.ancova`).
+    ci_level
+        Confidence level of the interval.
+    labels
+        ``{"treatment": ..., "control": ...}`` arm labels for the ``contrast`` column.
+
+    Returns
+    -------
+    MiAncovaResult
 
     Examples
     --------
-    >>> res = multiple_imputation_ancova(data, outcome="pain", visit="week12", m=20, seed=7)  # doctest: +SKIP
-    >>> res.pooled.estimate, res.pooled.df  # doctest: +SKIP
+    Five participants per arm; ``t5`` has no week-8 value:
+
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({
+    ...     "participant_id": ["t1", "t2", "t3", "t4", "t5", "c1", "c2", "c3", "c4", "c5"],
+    ...     "arm": ["treatment"] * 5 + ["control"] * 5,
+    ...     "outcome": "pain", "visit": "week8",
+    ...     "baseline": [6.0, 7.0, 8.0, 9.0, 7.0, 6.0, 7.0, 8.0, 9.0, 7.0],
+    ...     "value": [3.0, 4.0, 4.0, 6.0, None, 6.0, 6.0, 7.0, 8.0, 6.0]})
+    >>> res = multiple_imputation_ancova(data, outcome="pain", visit="week8", m=5, seed=1)
+    >>> res.imputed
+    {'treatment': 1, 'control': 0}
+    >>> round(res.pooled.estimate, 3), round(res.pooled.std_error, 3), round(res.pooled.df, 1)
+    (-2.456, 0.276, 5.3)
+    >>> res.effect[["estimate", "ci_low", "ci_high", "n_treatment", "n_control", "n_boot"]].round(3)
+       estimate  ci_low  ci_high  n_treatment  n_control  n_boot
+    0    -2.456  -3.155   -1.756            5          5       5
+
+    The complete-case :func:`~analysis.stats.models.ancova.ancova` on the same data gives -2.431
+    (SE 0.300); the Barnard-Rubin df (5.3) is below the residual df of the completed data
+    (10 - 3 = 7).
     """
     visits = list(visits) if visits is not None else _follow_up_visits(dataset, outcome)
     fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants)
@@ -268,6 +332,7 @@ def multiple_imputation_ancova(
         "note": (
             f"imputed at {visit}: treatment {fits.imputed['treatment']}, control {fits.imputed['control']}; "
             f"fraction of missing information {pooled.fmi:.3f}; n_boot holds the number of imputations"
+            + (f"; {pooled.note}" if pooled.note else "")
         ),
     }
     return MiAncovaResult(pooled=pooled, effect=tidy_frame([row]), imputed=fits.imputed)
@@ -327,10 +392,42 @@ def tipping_point(
     alpha = 1 - ci_level, found on a grid from 0 to the delta that moves the pooled estimate to
     zero and refined with Brent's method.
 
+    Parameters
+    ----------
+    dataset, outcome, visit, m, seed, visits, covariates, participants, ci_level, labels
+        As in :func:`multiple_imputation_ancova`.
+    better
+        ``"lower"`` or ``"higher"``: which direction of the outcome is an improvement.
+    grid_size
+        Number of deltas in ``curve`` (at least 3).
+
+    Returns
+    -------
+    TippingPointResult
+
     Examples
     --------
-    >>> tp = tipping_point(data, outcome="pain", visit="week12", better="lower", m=20, seed=7)  # doctest: +SKIP
-    >>> tp.delta  # doctest: +SKIP
+    The data of :func:`multiple_imputation_ancova`'s example (MI estimate -2.456, lower is
+    better); only ``t5``'s imputed value is shifted:
+
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({
+    ...     "participant_id": ["t1", "t2", "t3", "t4", "t5", "c1", "c2", "c3", "c4", "c5"],
+    ...     "arm": ["treatment"] * 5 + ["control"] * 5,
+    ...     "outcome": "pain", "visit": "week8",
+    ...     "baseline": [6.0, 7.0, 8.0, 9.0, 7.0, 6.0, 7.0, 8.0, 9.0, 7.0],
+    ...     "value": [3.0, 4.0, 4.0, 6.0, None, 6.0, 6.0, 7.0, 8.0, 6.0]})
+    >>> tp = tipping_point(data, outcome="pain", visit="week8", better="lower", m=5, seed=1)
+    >>> tp.direction, round(tp.delta, 3)
+    (1, 3.273)
+    >>> i = int(tp.curve["delta"].searchsorted(tp.delta))
+    >>> tp.curve.iloc[[i - 1, i]][["delta", "estimate", "p_value"]].round(3)
+        delta  estimate  p_value
+    26  3.192    -1.817    0.045
+    27  3.315    -1.793    0.053
+
+    Shifting one of five treatment values by delta moves the estimate by about delta / 5
+    (-2.456 + 3.27 / 5 = -1.80), and the pooled p-value crosses 0.05 between the two grid points.
     """
     if better not in ("lower", "higher"):
         raise UsageError(f"better must be 'lower' or 'higher', found {better!r}")
@@ -365,24 +462,34 @@ def tipping_point(
         }
     )
     delta = np.nan
-    if not favourable:
+    p = curve["p_value"].to_numpy()
+    above = np.flatnonzero(p >= alpha)
+    if not np.isfinite(base.p_value):
+        why = f"the unshifted MI analysis has no test ({base.note}), so there is no tipping point"
+    elif not favourable:
         why = "the unshifted MI analysis is not significant in favour of treatment, so there is no tipping point"
     elif fits.imputed["treatment"] == 0:
         why = "no treatment value was imputed at this visit, so no shift changes the result"
+    elif above.size == 0 or above[0] == 0:
+        why = "the pooled p-value does not reach alpha on the searched range of shifts, so no tipping point was found"
     else:
-        p = curve["p_value"].to_numpy()
-        above = np.flatnonzero(p >= alpha)
         i = int(above[0])
 
         def gap(d: float) -> float:
             return fits.pooled(direction * d, ci_level).p_value - alpha
 
-        delta = float(optimize.brentq(gap, deltas[i - 1], deltas[i], xtol=1e-10, rtol=1e-12))
-        why = (
-            f"shift added to the treatment arm's {fits.imputed['treatment']} imputed value(s) at {visit} "
-            f"({'+' if direction > 0 else '-'}delta, unfavourable to treatment) at which the pooled "
-            f"p-value reaches {alpha:.3g}"
+        root, info = optimize.brentq(
+            gap, deltas[i - 1], deltas[i], xtol=1e-10, rtol=1e-12, maxiter=200, full_output=True, disp=False
         )
+        if info.converged:
+            delta = float(root)
+            why = (
+                f"shift added to the treatment arm's {fits.imputed['treatment']} imputed value(s) at {visit} "
+                f"({'+' if direction > 0 else '-'}delta, unfavourable to treatment) at which the pooled "
+                f"p-value reaches {alpha:.3g}"
+            )
+        else:
+            why = "the search for the tipping point did not converge in 200 iterations"
     labels = dict(labels or {"treatment": "treatment", "control": "control"})
     row = {
         "outcome": outcome,

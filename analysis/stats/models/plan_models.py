@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analysis.core.errors import UsageError
+from analysis.core.errors import ModelError, UsageError
 from analysis.core.tidy import contrast_label, tidy_frame
 from analysis.stats.models.ancova import AncovaResult, adjust_pvalues, ancova
 
@@ -91,8 +91,6 @@ def _mmrm_rows(
     participants: pd.DataFrame | None,
     role: str,
 ) -> pd.DataFrame:
-    from analysis.core.errors import ModelError
-
     contrast = contrast_label(plan.arms.treatment.label, plan.arms.control.label)
     try:
         fit = fit_plan_mmrm(dataset, plan, outcome, covariates, participants)
@@ -125,7 +123,6 @@ def _sensitivity_rows(dataset, plan, outcome, visit, covariates, participants, l
     """MI-ANCOVA and the tipping point for the primary outcome. Both are sensitivity analyses, so a
     model that cannot be fitted (e.g. a collinear imputation model) becomes a row saying why,
     instead of stopping the primary analysis."""
-    from analysis.core.errors import ModelError
     from analysis.stats.models.missing import multiple_imputation_ancova, tipping_point
 
     shared = dict(
@@ -146,7 +143,7 @@ def _sensitivity_rows(dataset, plan, outcome, visit, covariates, participants, l
     ):
         try:
             rows.append(fit())
-        except ModelError as error:
+        except (ModelError, UsageError) as error:  # a sensitivity analysis becomes a row saying why
             rows.append(tidy_frame([{"outcome": outcome.name, "visit": visit, "measure": name,
                                      "ci_level": plan.analysis.ci_level, "method": name,
                                      "note": f"not estimable: {error}"}]))
@@ -191,20 +188,32 @@ def models_table(
         if outcome.name not in present:
             continue
         role = "primary outcome" if outcome.name == primary else "secondary outcome"
-        res = ancova(
-            dataset,
-            outcome=outcome.name,
-            visit=visit,
-            covariates=covariates,
-            participants=participants,
-            robust=True,
-            ci_level=ci_level,
-            labels=labels,
-        )
         model_note = "primary model" if primary_model == "ancova" else "secondary model"
-        effect = res.effect.copy()
-        effect["note"] = [f"{role}; {model_note}; {n}" for n in effect["note"]]
-        means = tidy_frame(_mean_rows(res, f"{role}; adjusted mean by arm"))
+        try:
+            res = ancova(
+                dataset,
+                outcome=outcome.name,
+                visit=visit,
+                covariates=covariates,
+                participants=participants,
+                robust=True,
+                ci_level=ci_level,
+                labels=labels,
+            )
+        except ModelError as error:
+            if outcome.name == primary and primary_model == "ancova":
+                raise  # the primary analysis must fail loudly, never become a blank row
+            effect = tidy_frame([{
+                "outcome": outcome.name, "visit": visit, "contrast": contrast_label(labels["treatment"], labels["control"]),
+                "measure": "adjusted mean difference", "ci_level": ci_level, "method": "ANCOVA (OLS)",
+                "note": f"{role}; {model_note}; not estimable: {error}",
+            }])
+            means = tidy_frame([])
+        else:
+            effect = res.effect.copy()
+            effect["note"] = [f"{role}; {model_note}; {n}" for n in effect["note"]]
+            mean_note = f"{role}; adjusted mean by arm" + (f"; {res.note}" if res.note else "")
+            means = tidy_frame(_mean_rows(res, mean_note))
         mmrm = _mmrm_rows(
             dataset,
             plan,
@@ -213,7 +222,7 @@ def models_table(
             participants,
             f"{role}; {'primary' if primary_model == 'mmrm' else 'secondary'} model",
         )
-        frame = pd.concat([effect, means, mmrm], ignore_index=True)
+        frame = pd.concat([f for f in (effect, means, mmrm) if len(f)], ignore_index=True)
         if outcome.name == primary:
             extra = _sensitivity_rows(dataset, plan, outcome, visit, covariates, participants, labels)
             extra["note"] = [f"{role}; sensitivity analysis; {n}" for n in extra["note"]]

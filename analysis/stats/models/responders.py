@@ -81,11 +81,15 @@ def nnt_interval(rd: float, rd_low: float, rd_high: float) -> NntInterval:
     >>> nnt_interval(0.10, -0.05, 0.25).text
     'NNT 10.0 (NNTB 4.0 to infinity to NNTH 20.0)'
     """
+    if not all(np.isfinite(v) and abs(v) <= 1.0 + 1e-9 for v in (rd, rd_low, rd_high)):  # rounding
+        raise UsageError(
+            f"a risk difference and its limits must be numbers in [-1, 1], got {rd}, ({rd_low}, {rd_high})"
+        )
     if not rd_low <= rd <= rd_high:
         raise UsageError(
             f"the risk difference {rd} is not inside its interval ({rd_low}, {rd_high})"
         )
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # 1/0 (or 1/denormal) is the NNT's infinity
         estimate = float(np.divide(1.0, rd))
         low = float(np.divide(1.0, rd_high))
         high = float(np.divide(1.0, rd_low))
@@ -117,7 +121,14 @@ def compare_proportions(
     >>> [round(r["ci_low"], 4) for r in rows[:2]]
     [0.0575, 0.0524]
     """
-    a, n1, c, n2 = (int(v) for v in (events_treatment, n_treatment, events_control, n_control))
+    counts_in = (events_treatment, n_treatment, events_control, n_control)
+    if not all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        and np.isfinite(v) and float(v) == int(v)
+        for v in counts_in
+    ):
+        raise UsageError(f"event counts and arm sizes must be whole numbers, got {counts_in}")
+    a, n1, c, n2 = (int(v) for v in counts_in)
     if min(n1, n2) < 1 or not (0 <= a <= n1 and 0 <= c <= n2):
         raise UsageError(f"invalid counts: {a}/{n1} vs {c}/{n2}")
     check_ci_level(ci_level)
@@ -148,6 +159,12 @@ def compare_proportions(
             "ci_low": float(wald[0]),
             "ci_high": float(wald[1]),
             "method": "risk difference, Wald interval and z test",
+            **(
+                {"note": "every participant of each arm has the same response (proportions 0 or 1): "
+                         "Wald SE 0, no z test, zero-width interval; see the Newcombe interval"}
+                if se_rd == 0
+                else {}
+            ),
         },
         {
             **counts,
@@ -234,6 +251,15 @@ def responders_table(dataset: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     ``>=`` MCID, :func:`analysis.derive.dataset.derive_responders`); when the dataset lacks them they are
     derived here with that same function.
 
+    Parameters
+    ----------
+    dataset
+        The long analysis dataset (``participant_id, arm, outcome, visit, value, change,
+        pct_change``, and the responder flags when present).
+    plan
+        The study plan: outcomes with their MCID and direction, follow-up visits, arm labels,
+        ``analysis.ci_level`` and ``analysis.responder_missing``.
+
     Returns
     -------
     pandas.DataFrame
@@ -241,7 +267,44 @@ def responders_table(dataset: pd.DataFrame, plan: Plan) -> pd.DataFrame:
 
     Examples
     --------
-    >>> responders_table(dataset, plan).query("measure == 'NNT'")  # doctest: +SKIP
+    Lower pain is better and the MCID is 2 points, so 3 of 4 treatment and 1 of 4 control
+    participants respond (changes -3, -4, -2.5 and -2):
+
+    >>> import pandas as pd
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, mcid: {points: 2}}
+    ... ''')
+    >>> change = [-3.0, -4.0, -1.0, -2.5, -1.0, -2.0, 0.0, -0.5]
+    >>> dataset = pd.DataFrame({
+    ...     "participant_id": ["t1", "t2", "t3", "t4", "c1", "c2", "c3", "c4"],
+    ...     "arm": ["treatment"] * 4 + ["control"] * 4, "outcome": "pain", "visit": "week8",
+    ...     "value": [7.0 + c for c in change], "change": change,
+    ...     "pct_change": [100 * c / 7.0 for c in change]})
+    >>> table = responders_table(dataset, plan)
+    >>> print(table[["contrast", "measure", "estimate", "ci_low", "ci_high"]].round(3).to_string(index=False))
+          contrast              measure  estimate  ci_low  ci_high
+              Drug responder proportion      0.75   0.301    0.954
+           Placebo responder proportion      0.25   0.046    0.699
+    Drug - Placebo      risk difference      0.50  -0.100    1.100
+    Drug - Placebo      risk difference      0.50  -0.135    0.789
+    Drug / Placebo           risk ratio      3.00   0.501   17.954
+    Drug / Placebo           odds ratio      9.00   0.367  220.927
+    Drug - Placebo                  NNT      2.00   1.267   -7.381
+
+    RD = 0.75 - 0.25, RR = 0.75 / 0.25, OR = (3 x 3) / (1 x 1), NNT = 1 / RD. The first risk
+    difference interval is Wald's (here beyond 1), the second Newcombe's; the NNT interval
+    inverts Newcombe's limits and passes through infinity:
+
+    >>> print(table["note"].iloc[-1])
+    NNT 2.0 (NNTB 1.3 to infinity to NNTH 7.4); responder: improvement >= 2 points (lower is
+    better); missing counted as non-responders; missing: treatment 0, control 0
     """
     require_columns(
         dataset,

@@ -42,6 +42,11 @@ class RubinResult:
         t = estimate / std_error on ``df``; two-sided p; t-based CI.
     m, df_complete
         Number of imputations and the complete-data residual df.
+    note
+        Why a statistic is missing, if one is: with total variance 0 (every imputation gives the
+        same estimate with SE 0) t and p are NaN and the interval has zero width; with
+        within-imputation variance 0 but between-imputation variance > 0 the Barnard-Rubin df is 0
+        and there is no test or interval.
     """
 
     estimate: float
@@ -60,6 +65,11 @@ class RubinResult:
     ci_level: float
     m: int
     df_complete: float
+    note: str | None = None
+
+
+# Rubin's rules square the estimates: their magnitudes (and SEs) must stay below this.
+MAGNITUDE_LIMIT = 1e150
 
 
 def _barnard_rubin_df(m: int, lam: np.ndarray, df_complete: float) -> np.ndarray:
@@ -68,7 +78,8 @@ def _barnard_rubin_df(m: int, lam: np.ndarray, df_complete: float) -> np.ndarray
     # 1 / (1/nu_old + 1/nu_obs) so that lambda = 0 (no between-imputation variance) gives nu_obs.
     nu_obs = (df_complete + 1.0) / (df_complete + 3.0) * df_complete * (1.0 - lam)
     inv_old = lam**2 / (m - 1.0)
-    return 1.0 / (inv_old + 1.0 / nu_obs)
+    with np.errstate(over="ignore", divide="ignore"):  # nu_obs ~ 0: 1/nu_obs = inf, df = 0 (rubin_pool says so)
+        return 1.0 / (inv_old + 1.0 / nu_obs)
 
 
 def rubin_pool(
@@ -109,19 +120,40 @@ def rubin_pool(
         raise UsageError(f"Rubin's rules need at least 2 imputations, found {m}")
     if not (np.all(np.isfinite(q)) and np.all(np.isfinite(u)) and np.all(u >= 0)):
         raise UsageError("estimates must be finite and variances finite and non-negative")
-    if not df_complete > 0:
-        raise UsageError(f"df_complete must be positive, found {df_complete}")
+    if np.max(np.abs(q)) > MAGNITUDE_LIMIT or np.max(u) > MAGNITUDE_LIMIT**2:
+        raise UsageError(
+            f"estimates or SEs above {MAGNITUDE_LIMIT:.0e} in magnitude cannot be pooled in double "
+            "precision (their squares overflow); rescale the outcome"
+        )
+    if not (df_complete > 0 and np.isfinite(df_complete)):
+        raise UsageError(f"df_complete must be a positive finite number, found {df_complete}")
     check_ci_level(ci_level)
     qbar = float(q.mean())
     ubar = float(u.mean())
     b = float(q.var(ddof=1))
     t = ubar + (1.0 + 1.0 / m) * b
-    lam = (1.0 + 1.0 / m) * b / t
-    riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
-    df = float(_barnard_rubin_df(m, np.asarray(lam), float(df_complete)))
+    note = None
+    if t == 0:  # every imputation gives the same estimate with SE 0
+        lam, riv = 0.0, 0.0
+        note = ("total variance 0 (every imputation gives the same estimate with SE 0): "
+                "SE 0, no t test, zero-width interval")
+    else:
+        lam = (1.0 + 1.0 / m) * b / t
+        riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
+    if lam >= 1.0:  # within-imputation variance 0: nu_obs = 0, so the Barnard-Rubin df is 0
+        df = 0.0
+        note = ("within-imputation variance 0 with between-imputation variance > 0: Barnard-Rubin "
+                "df 0, no t test or interval")
+    else:
+        df = float(_barnard_rubin_df(m, np.asarray(lam), float(df_complete)))
     se = float(np.sqrt(t))
-    stat = qbar / se
-    crit = stats.t.ppf(0.5 + ci_level / 2.0, df)
+    crit = stats.t.ppf(0.5 + ci_level / 2.0, df) if df > 0 else np.nan
+    if not np.isfinite(crit) and note is None:
+        note = (f"Barnard-Rubin df {df:.3g} (complete-data df {df_complete:.3g}) is too small for a "
+                "t quantile: no t test or interval")
+    stat = qbar / se if se > 0 and np.isfinite(crit) else np.nan
+    half = crit * se if se > 0 else 0.0
+    fmi = 1.0 if np.isinf(riv) else (riv + 2.0 / (df + 3.0)) / (1.0 + riv)
     return RubinResult(
         estimate=qbar,
         within=ubar,
@@ -131,12 +163,13 @@ def rubin_pool(
         df=df,
         riv=float(riv),
         lambda_=float(lam),
-        fmi=float((riv + 2.0 / (df + 3.0)) / (1.0 + riv)),
+        fmi=float(fmi),
         statistic=float(stat),
-        p_value=float(2.0 * stats.t.sf(abs(stat), df)),
-        ci_low=qbar - crit * se,
-        ci_high=qbar + crit * se,
+        p_value=float(2.0 * stats.t.sf(abs(stat), df)) if np.isfinite(stat) else np.nan,
+        ci_low=qbar - half,
+        ci_high=qbar + half,
         ci_level=ci_level,
         m=m,
         df_complete=float(df_complete),
+        note=note,
     )

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.errors import ModelError, UsageError
+from analysis.stats.numeric import check_numeric
 
 # --------------------------------------------------------------------------------------------
 # Data: long frame -> design matrix, patterns and their sufficient statistics
@@ -139,6 +140,7 @@ def _build_problem(
         if infinite.any():
             name = response if column == "_y" else column
             raise ModelError(f"column {name!r} holds {int(infinite.sum())} infinite value(s).")
+        check_numeric(frame[column].to_numpy(float), response if column == "_y" else column)
     counts = frame.groupby("_arm")["_subject"].nunique()
     for label in (treatment, control):
         if counts.get(label, 0) < 2:

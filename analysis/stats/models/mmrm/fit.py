@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.errors import ModelError, UsageError
+from analysis.core.limits import Deadline
 from analysis.core.tidy import check_ci_level
 from analysis.stats.models.mmrm.covariance import _STRUCTURE_LABEL, STRUCTURES, Structure
 from analysis.stats.models.mmrm.design import _build_problem
@@ -183,9 +184,11 @@ def fit_mmrm(
     )
     failures: list[str] = []
     fit = None
+    # one time limit for the whole fit, fallbacks included
+    deadline = Deadline("the MMRM fit", ModelError, "try a simpler covariance structure")
     for structure in dict.fromkeys([covariance, *fallback]):
         try:
-            fit = _fit_structure(structure, problem, int(max_iterations))
+            fit = _fit_structure(structure, problem, int(max_iterations), deadline=deadline)
             break
         except ModelError as error:
             failures.append(str(error))

@@ -19,7 +19,9 @@ def _satterthwaite(fit: _Fit, problem: _Problem, rows: np.ndarray):
     variance = np.einsum("mp,pq,mq->m", rows, fit.cov_beta, rows)
     grad = _variance_gradient(rows, fit.theta, fit.structure, problem, fit.cov_beta, fit.ws)
     var_of_variance = np.einsum("mk,kl,ml->m", grad, fit.theta_cov, grad)
-    df = 2.0 * variance**2 / var_of_variance
+    # a combination whose variance does not depend on theta has no Satterthwaite df: NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(var_of_variance > 0, 2.0 * variance**2 / var_of_variance, np.nan)
     return estimate, np.sqrt(variance), df
 
 

@@ -16,7 +16,7 @@ from analysis.core.tidy import check_ci_level
 from analysis.stats.models.mmrm.covariance import _sigma
 from analysis.stats.models.mmrm.design import _build_problem
 from analysis.stats.models.mmrm.inference import _inference_tables
-from analysis.stats.models.mmrm.reml import _Fit, _gls, _information
+from analysis.stats.models.mmrm.reml import _Fit, _gls, _information, _NotPositiveDefinite
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -102,7 +102,18 @@ def fit_random_intercept(
                     exog_re=np.ones((problem.n_obs, 1)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = model.fit(reml=True, method=["lbfgs", "bfgs", "cg"], gtol=1e-8)
+        result = None
+        # L-BFGS-B can step onto a singular intercept variance (LinAlgError); the gradient methods
+        # then start afresh. Each statsmodels optimiser is bounded by its own iteration limit.
+        for methods in (["lbfgs", "bfgs", "cg"], ["bfgs", "cg"]):
+            try:
+                result = model.fit(reml=True, method=methods, gtol=1e-8)
+                break
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+    if result is None:
+        raise ModelError("the random-intercept model (statsmodels MixedLM, REML) failed: the optimiser "
+                         "reached a singular covariance matrix.")
     converged = bool(result.converged)
     boundary = [str(w.message) for w in caught if "boundary" in str(w.message).lower()]
     if not converged:
@@ -118,10 +129,15 @@ def fit_random_intercept(
     theta = np.log([sigma2, tau2])
     t = len(problem.visits)
     sigma = _sigma("random_intercept", theta, t)
-    m2ll, beta, a_inv, ws = _gls(sigma, problem)
-    info = _information(theta, "random_intercept", problem)
+    try:
+        m2ll, beta, a_inv, ws = _gls(sigma, problem)
+        info = _information(theta, "random_intercept", problem)
+        theta_cov = np.linalg.inv(info)
+    except (_NotPositiveDefinite, np.linalg.LinAlgError):
+        raise ModelError("the random-intercept model's covariance or REML information matrix is "
+                         "singular at the estimate; use the MMRM or an ordinary ANCOVA instead.") from None
     fit = _Fit(structure="random_intercept", theta=theta, sigma=sigma, beta=beta,
-               cov_beta=a_inv, reml_loglik=-0.5 * m2ll, theta_cov=np.linalg.inv(info), ws=ws,
+               cov_beta=a_inv, reml_loglik=-0.5 * m2ll, theta_cov=theta_cov, ws=ws,
                iterations=0)
     method = "Random-intercept LMM (sensitivity), REML, Satterthwaite df"
     contrasts, lsmeans = _inference_tables(fit, problem, float(ci_level), method, None)

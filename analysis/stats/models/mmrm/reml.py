@@ -11,6 +11,7 @@ import numpy as np
 from scipy import linalg, optimize
 
 from analysis.core.errors import ModelError
+from analysis.core.limits import Deadline
 from analysis.stats.models.mmrm.covariance import (
     _STRUCTURE_LABEL,
     _n_params,
@@ -60,7 +61,7 @@ def _gls(sigma: np.ndarray, problem: _Problem):
         logdet_v += pattern.n * logdet
     try:
         factor = linalg.cho_factor(a, lower=True)
-    except linalg.LinAlgError as error:
+    except (linalg.LinAlgError, ValueError) as error:  # ValueError: a holds inf or NaN
         raise _NotPositiveDefinite from error
     beta = linalg.cho_solve(factor, c)
     a_inv = linalg.cho_solve(factor, np.eye(p))
@@ -70,7 +71,17 @@ def _gls(sigma: np.ndarray, problem: _Problem):
 
 
 def _objective(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[float, np.ndarray]:
-    """-2 l_R(theta) and its analytic gradient (see the package docstring)."""
+    """-2 l_R(theta) and its analytic gradient (see the package docstring).
+
+    The optimisers try parameters far from the optimum, where the covariance overflows: that is
+    an infinite objective (a step the optimiser rejects), never a value used, so NumPy's overflow
+    warnings are off here.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _objective_at(theta, structure, problem)
+
+
+def _objective_at(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[float, np.ndarray]:
     t = len(problem.visits)
     try:
         sigma = _sigma(structure, theta, t)
@@ -86,7 +97,10 @@ def _objective(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[fl
         r = pattern.yy - xb - xb.T + np.einsum("p,abpq,q->ab", beta, pattern.xx, beta)
         d_sigma[np.ix_(pattern.visits, pattern.visits)] += pattern.n * w - w @ (q + r) @ w
     jacobian = _sigma_jacobian(structure, theta, t)
-    return m2ll, np.einsum("kab,ab->k", jacobian, d_sigma)
+    gradient = np.einsum("kab,ab->k", jacobian, d_sigma)
+    if not (np.isfinite(m2ll) and np.all(np.isfinite(gradient))):
+        return np.inf, np.zeros_like(theta)
+    return m2ll, gradient
 
 
 def _information(theta: np.ndarray, structure: str, problem: _Problem) -> np.ndarray:
@@ -193,8 +207,12 @@ def _check_identifiable(structure: str, problem: _Problem) -> None:
 
 
 def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
-                   theta0: np.ndarray | None = None) -> _Fit:
+                   theta0: np.ndarray | None = None, deadline: Deadline | None = None) -> _Fit:
+    """REML fit of one covariance structure: BFGS (at most ``max_iterations``) polished by at most
+    20 Newton steps, all within ``deadline`` (trialkit's time limit when None)."""
     label = _STRUCTURE_LABEL[structure]
+    if deadline is None:
+        deadline = Deadline(f"the {label} MMRM fit", ModelError, "try a simpler covariance structure")
     _check_identifiable(structure, problem)
     t = len(problem.visits)
     if theta0 is None:
@@ -207,6 +225,7 @@ def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
         result = optimize.minimize(
             _objective, theta0, args=(structure, problem), jac=True, method="BFGS",
             options={"maxiter": max_iterations, "gtol": 1e-6},
+            callback=lambda _theta: deadline.check(),
         )
     theta = result.x
     m2ll, grad = _objective(theta, structure, problem)
@@ -217,6 +236,7 @@ def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
     # Newton decrement under the observed information, and polish with Newton steps if needed.
     iterations = int(result.nit)
     for _ in range(20):
+        deadline.check()
         info = _information(theta, structure, problem)
         try:
             step = np.linalg.solve(info, 0.5 * grad)

@@ -12,6 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from analysis.core.dates import impossible_dates
 from analysis.core.errors import DataError, failure
 from analysis.plan import LoadedPlan
 from analysis.sources.files import RawTable, canonical_columns, read_file
@@ -32,7 +33,11 @@ ADVERSE_EVENTS_SCHEMA = pa.DataFrameSchema(
         "serious": pa.Column(str, nullable=False, checks=_yes_no),
         "severity": pa.Column(str, nullable=True, required=False, checks=pa.Check.isin(["mild", "moderate", "severe"])),
         "related": pa.Column(str, nullable=True, required=False, checks=_yes_no),
-        "onset_date": pa.Column(str, nullable=True, required=False, checks=pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$", error="must be a date written YYYY-MM-DD")),
+        "onset_date": pa.Column(str, nullable=True, required=False, checks=[
+            pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$", error="must be a date written YYYY-MM-DD"),
+            # the form alone lets 2023-02-30 through, and to_datetime would make it missing unsaid
+            pa.Check(lambda s: ~impossible_dates(s), error="must be a real calendar date (YYYY-MM-DD)"),
+        ]),
     },
     strict=False,
     coerce=True,
@@ -97,6 +102,6 @@ def read_adverse_events(loaded: LoadedPlan, participants: pd.DataFrame) -> pd.Da
     if reporting is None or reporting.adverse_events is None:
         return None
     spec = reporting.adverse_events
-    table: RawTable = read_file(spec, loaded.path.parent, "adverse events")
+    table: RawTable = read_file(spec, loaded.path.parent, "adverse events", rows_required=False)  # none is an answer
     frame = canonical_columns(table, spec, REQUIRED)
     return validate_adverse_events(frame, participants, str(table.path))

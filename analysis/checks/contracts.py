@@ -22,6 +22,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from analysis.core.dates import impossible_dates
 from analysis.core.errors import FAILURE_COLUMNS, DataError, failure
 from analysis.core.resources import schema_path
 from analysis.plan import Plan
@@ -40,6 +41,9 @@ class ValidTrial:
 
     participants: pd.DataFrame
     measurements: pd.DataFrame
+
+
+IMPOSSIBLE_DATE = "must be a real calendar date (YYYY-MM-DD)"
 
 
 def _contract(name: str) -> pa.DataFrameSchema:
@@ -130,6 +134,10 @@ def validate_participants(raw: RawTable, frame: pd.DataFrame, plan: Plan) -> tup
     typed["arm"] = typed["arm_code"].map(codes)
     typed["age"] = pd.to_numeric(typed["age"], errors="coerce") if "age" in typed else pd.NA
     if "enrolled_on" in typed:
+        # written YYYY-MM-DD (the contract) yet no calendar day: to_datetime would make it missing unsaid
+        impossible = impossible_dates(typed["enrolled_on"])
+        for row in typed.index[impossible]:
+            problems.append(failure(file, row, spec.column("enrolled_on"), IMPOSSIBLE_DATE, typed.at[row, "enrolled_on"]))
         typed["enrolled_on"] = pd.to_datetime(typed["enrolled_on"], format="%Y-%m-%d", errors="coerce")
     typed["participant_id"] = typed["participant_id"].astype(str)
     return typed.reset_index(drop=True), problems
@@ -212,10 +220,82 @@ def validate_trial(
 ) -> ValidTrial:
     """Validate both tables; raise one :class:`DataError` listing every failure in either.
 
+    The four tables are what :func:`analysis.sources.trial.read_sources` returns.
+
+    Parameters
+    ----------
+    participants_raw, participants
+        The participants file as read and its frame after the plan's column mapping.
+    measurements_raw, measurements
+        The measurements file as read and its canonical long frame (``participant_id, visit,
+        outcome, value, source_row, source_column``).
+    plan
+        The study plan: arm codes, visits, outcomes and their valid ranges.
+
+    Returns
+    -------
+    ValidTrial
+        The typed tables; ``participants.arm`` is mapped to ``treatment`` / ``control`` (the code
+        as recorded is kept in ``arm_code``).
+
     Raises
     ------
     DataError
         With ``failures`` holding one row per failed cell or record (file, row, column, rule, value).
+
+    Examples
+    --------
+    A plan and one wide CSV holding both tables, in a temporary folder:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from analysis.plan import load_plan
+    >>> from analysis.sources.trial import read_sources
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "plan.yaml").write_text('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data:
+    ...   participants: {path: trial.csv}
+    ...   measurements:
+    ...     path: trial.csv
+    ...     layout: wide
+    ...     cell_columns: {pain: {baseline: pain0, week8: pain8}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> _ = (folder / "trial.csv").write_text('''participant_id,arm,disposition,pain0,pain8
+    ... p1,D,completed,7,3
+    ... p2,P,completed,6,5
+    ... ''')
+    >>> loaded = load_plan(folder / "plan.yaml")
+    >>> valid = validate_trial(*read_sources(loaded), loaded.plan)
+    >>> print(valid.participants[["participant_id", "arm", "arm_code", "source_row"]].to_string(index=False))
+    participant_id       arm arm_code  source_row
+                p1 treatment        D           2
+                p2   control        P           3
+
+    Every failure is collected before anything is raised, with rows and columns named as in the
+    file (header = row 1):
+
+    >>> _ = (folder / "trial.csv").write_text('''participant_id,arm,disposition,pain0,pain8
+    ... p1,D,completed,7,12
+    ... p2,X,dropped,6,5
+    ... ''')
+    >>> try:
+    ...     validate_trial(*read_sources(loaded), loaded.plan)
+    ... except DataError as error:
+    ...     print(error)
+    ...     print(error.failures[["row", "column", "rule", "value"]].to_string(index=False))
+    3 validation failure(s) in the trial data
+     row      column                                                           rule   value
+       2       pain8             pain must be within its valid range 0 to 10 points    12.0
+       3         arm                                      must be one of ['D', 'P']       X
+       3 disposition must be one of ['completed', 'withdrawn', 'lost_to_follow_up'] dropped
+    >>> import shutil
+    >>> shutil.rmtree(folder)
     """
     typed_participants, problems = validate_participants(participants_raw, participants, plan)
     typed_measurements, more = validate_measurements(

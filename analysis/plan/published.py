@@ -32,7 +32,9 @@ FOLD_READINGS = ("ratio_of_percent_improvements", "ratio_of_mean_changes", "rati
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # allow_inf_nan=False: YAML .nan / .inf in any number is an error naming the key (a NaN range bound
+    # would switch range checking off, silently)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Assumption(_Strict):

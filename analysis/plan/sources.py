@@ -41,7 +41,9 @@ DISPOSITIONS = ("completed", "withdrawn", "lost_to_follow_up")
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # allow_inf_nan=False: YAML .nan / .inf in any number is an error naming the key (a NaN range bound
+    # would switch range checking off, silently)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class DataFile(StrictModel):

@@ -4,6 +4,7 @@ reporting; the data sources are in :mod:`analysis.plan.sources`) and :class:`Loa
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -239,6 +240,15 @@ class Simulation(StrictModel):
     enrollment_weeks: int = Field(default=26, gt=0)
     sites: list[str] = Field(default_factory=lambda: ["site-1", "site-2", "site-3"], min_length=1)
     outcomes: dict[str, SimulatedOutcome]
+
+    @field_validator("first_enrollment")
+    @classmethod
+    def _calendar_date(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be a real calendar date (YYYY-MM-DD), found {value!r}") from None
+        return value
 
 
 class Plan(StrictModel):

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.core.errors import DataError, failure
+from analysis.core.filesystem import check_readable, read_input
 from analysis.plan import DataFile, LoadedPlan, MeasurementsFile
 
 MEASUREMENT_COLUMNS = ["participant_id", "visit", "outcome", "value"]
@@ -49,10 +50,43 @@ def _fail(path: Path, rule: str, message: str, row: object = "", column: str = "
     return DataError(f"{path}: {message}", table)
 
 
+EMPTY_RULE = "file is empty"
+UNIQUE_RULE = "column names must be unique"
+
+
+def empty_file_error(path: Path, header_only: bool = False) -> DataError:
+    """The one report of an empty input file, whatever reads it: row 1 (the header), rule
+    ``file is empty``; a header without data rows counts as empty."""
+    detail = "has a header but no data rows" if header_only else "the file is empty (no header, no rows)"
+    return _fail(path, EMPTY_RULE, detail, row=1, value="header only" if header_only else "")
+
+
+def duplicate_columns_error(path: Path, names: list[object]) -> DataError | None:
+    """A failure per column name that appears more than once in the header (row 1), naming the
+    positions it holds; None when the names are unique. Empty header cells are not names."""
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(names, start=1):
+        text = "" if name is None or (isinstance(name, float) and pd.isna(name)) else str(name).strip()
+        if text:
+            positions.setdefault(text, []).append(number)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if not repeated:
+        return None
+    rows = [
+        failure(str(path), 1, name, UNIQUE_RULE, "columns " + ", ".join(map(str, where)))
+        for name, where in repeated.items()
+    ]
+    return DataError(
+        f"{path}: column name(s) {list(repeated)} appear more than once in the header; rename or remove "
+        "the repeated column(s) (only one of them would be read)",
+        pd.DataFrame(rows),
+    )
+
+
 def _read_delimited(path: Path, spec: DataFile) -> pd.DataFrame:
-    raw = path.read_bytes()
+    raw = read_input(path, "the data file")
     if not raw.strip():
-        raise _fail(path, "file is empty", "the file is empty (no header, no rows)")
+        raise empty_file_error(path)
     encoding = "utf-8-sig" if spec.encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else spec.encoding
     if encoding == "utf-8-sig" and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise _fail(
@@ -87,6 +121,9 @@ def _read_delimited(path: Path, spec: DataFile) -> pd.DataFrame:
             value=header_line[:80],
         )
     _check_field_counts(path, text, spec.delimiter)
+    repeated = duplicate_columns_error(path, next(csv.reader(text.splitlines(), delimiter=spec.delimiter), []))
+    if repeated is not None:  # pandas would rename the second 'x' to 'x.1' and it would go unread
+        raise repeated
     try:
         frame = pd.read_csv(
             pd.io.common.StringIO(text),
@@ -120,8 +157,24 @@ def _check_field_counts(path: Path, text: str, delimiter: str) -> None:
         )
 
 
+def _stored_names(path: Path, fmt: str, spec: DataFile) -> list[object]:
+    """The column names as stored, before pandas renames a repeated ``x`` to ``x.1`` (Excel) or
+    refuses the file (Parquet); other formats are checked on the frame read."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if fmt == "xlsx":
+        header = pd.read_excel(path, sheet_name=spec.sheet or 0, header=None, nrows=1, dtype=object)
+        return header.iloc[0].tolist() if not header.empty else []
+    return []
+
+
 def _read_binary(path: Path, fmt: str, spec: DataFile) -> pd.DataFrame:
     try:
+        repeated = duplicate_columns_error(path, _stored_names(path, fmt, spec))
+        if repeated is not None:
+            raise repeated
         if fmt == "parquet":
             frame = pd.read_parquet(path)
             first = 1
@@ -138,13 +191,15 @@ def _read_binary(path: Path, fmt: str, spec: DataFile) -> pd.DataFrame:
             }[fmt]
             frame, _meta = reader(str(path))
             first = 1
+    except DataError:
+        raise
     except Exception as exc:  # the readers raise many library-specific types for a bad file
         raise _fail(path, f"readable {fmt} file", f"cannot be read as {fmt}: {exc}") from None
     frame.index = pd.RangeIndex(first, len(frame) + first, name="row")
     return frame
 
 
-def read_file(spec: DataFile, base: Path, label: str) -> RawTable:
+def read_file(spec: DataFile, base: Path, label: str, *, rows_required: bool = True) -> RawTable:
     """Read one data file named in the plan, as stored, with file row numbers as the index.
 
     Parameters
@@ -155,21 +210,27 @@ def read_file(spec: DataFile, base: Path, label: str) -> RawTable:
         Folder the plan's relative paths start from (the plan file's folder).
     label
         What the file is (``participants`` or ``measurements``), for messages.
+    rows_required
+        Whether a header without data rows is an empty file (a failure, as a file with no bytes
+        or only white space always is); False where no rows is a valid answer (no adverse events).
     """
     path = (base / spec.path).resolve()
+    check_readable(path, f"the {label} file")  # a folder or an unreadable file: exit 2 naming it
     if not path.is_file():
         raise _fail(path, "file exists", f"the {label} file named in the plan does not exist")
     try:
         fmt = spec.resolved_format()
     except ValueError as exc:
         raise _fail(path, "known format", str(exc)) from None
+    if path.stat().st_size == 0:
+        raise empty_file_error(path)
     frame = _read_delimited(path, spec) if fmt == "csv" else _read_binary(path, fmt, spec)
-    if frame.empty:
-        raise _fail(path, "has data rows", "has a header but no data rows")
+    repeated = duplicate_columns_error(path, list(frame.columns))  # also 'x' and ' x', or a binary file's
+    if repeated is not None:
+        raise repeated
+    if frame.empty and (rows_required or len(frame.columns) == 0):
+        raise empty_file_error(path, header_only=len(frame.columns) > 0)
     frame.columns = [str(c).strip() for c in frame.columns]
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
-    if duplicated:
-        raise _fail(path, "unique column names", f"column name(s) {duplicated} appear more than once", row=1)
     return RawTable(frame=frame, path=path, format=fmt, label=label)
 
 

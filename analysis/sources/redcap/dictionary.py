@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from analysis.core.dates import impossible_dates
 from analysis.core.errors import DataError, failure
 from analysis.plan import DataFile
 from analysis.sources.files import read_file
@@ -48,6 +49,14 @@ _PATTERNS = {
     "datetime": (_DATE + r" \d{2}:\d{2}", "a date-time written YYYY-MM-DD HH:MM"),
     "datetime_seconds": (_DATE + r" \d{2}:\d{2}:\d{2}", "a date-time written YYYY-MM-DD HH:MM:SS"),
     "time": (r"\d{2}:\d{2}", "a time written HH:MM"),
+}
+
+# validation kinds whose values name a moment -> (strptime format, what a valid value is)
+_MOMENTS = {
+    "date": ("%Y-%m-%d", "calendar date (YYYY-MM-DD)"),
+    "datetime": ("%Y-%m-%d %H:%M", "date and time (YYYY-MM-DD HH:MM)"),
+    "datetime_seconds": ("%Y-%m-%d %H:%M:%S", "date and time (YYYY-MM-DD HH:MM:SS)"),
+    "time": ("%H:%M", "time of day (HH:MM)"),
 }
 
 
@@ -229,6 +238,10 @@ def field_checks(field: DictionaryField, missing_codes: list[str]) -> list[pa.Ch
         pattern = _NUMBER_COMMA
     rule = f"must be {what}" + (codes_hint if field.numeric or kind == "number" else "")
     checks = [pa.Check(lambda s, p=pattern: s.str.fullmatch(p).fillna(False).astype(bool), error=rule)]
+    moment = _MOMENTS.get(kind) if kind != "time" or field.validation == "time" else None
+    if moment is not None:  # the form alone lets 2023-02-30 or 25:70 through
+        fmt, what = moment
+        checks.append(pa.Check(lambda s, f=fmt: ~impossible_dates(s, f), error=f"must be a real {what}"))
     return checks + _bound_checks(field)
 
 

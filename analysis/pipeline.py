@@ -34,11 +34,19 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.checks.contracts import ValidTrial, validate_trial
-from analysis.core.output import staged_directory, write_bytes, write_table, write_text
+from analysis.core.notices import records_warnings
+from analysis.core.output import (
+    check_output_directory,
+    staged_directory,
+    write_bytes,
+    write_table,
+    write_text,
+)
 from analysis.core.provenance import build_manifest, sha256_file
 from analysis.derive.adam import check_adam_derivations
 from analysis.derive.dataset import build_analysis_dataset
 from analysis.plan import LoadedPlan, load_plan
+from analysis.plan.inputs import plan_inputs
 from analysis.sources.files import RawTable
 from analysis.sources.trial import read_sources
 from analysis.stats.describe import describe
@@ -70,12 +78,67 @@ class Trial:
 def load_trial(plan_path: str | Path) -> Trial:
     """Read, validate and derive: everything up to the analysis dataset.
 
+    Parameters
+    ----------
+    plan_path
+        The study plan; its data section says which files to read and how.
+
+    Returns
+    -------
+    Trial
+        The loaded plan, the raw tables as read, the validated tables (``participants``,
+        ``measurements``; arms mapped to ``treatment`` / ``control``) and the analysis ``dataset``
+        (one row per participant x outcome x visit, :func:`build_analysis_dataset`).
+
     Raises
     ------
     PlanError
         The plan is malformed (exit code 2).
     DataError
         A file cannot be read or the data break the contracts (exit code 1), with every failure.
+
+    Examples
+    --------
+    A plan and one wide CSV holding both tables (one row per participant), in a temporary folder;
+    ``p3`` withdrew before week 8:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "plan.yaml").write_text('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data:
+    ...   participants: {path: trial.csv}
+    ...   measurements:
+    ...     path: trial.csv
+    ...     layout: wide
+    ...     cell_columns: {pain: {baseline: pain0, week4: pain4, week8: pain8}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits:
+    ...   baseline: baseline
+    ...   followup: [{label: week4, week: 4}, {label: week8, week: 8}]
+    ...   primary: week8
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, mcid: {points: 2}}
+    ... ''')
+    >>> _ = (folder / "trial.csv").write_text('''participant_id,arm,disposition,pain0,pain4,pain8
+    ... p1,D,completed,7,5,3
+    ... p2,P,completed,6,6,5
+    ... p3,D,withdrawn,8,6,
+    ... p4,P,completed,7,6,6
+    ... ''')
+    >>> trial = load_trial(folder / "plan.yaml")
+    >>> trial.plan.visits.primary, len(trial.participants), len(trial.dataset)
+    ('week8', 4, 12)
+    >>> shown = ["participant_id", "arm", "visit", "value", "baseline", "change", "responder_points"]
+    >>> print(trial.dataset.loc[trial.dataset["participant_id"] == "p3", shown].to_string(index=False))
+    participant_id       arm    visit  value  baseline  change  responder_points
+                p3 treatment baseline    8.0       8.0     NaN              <NA>
+                p3 treatment    week4    6.0       8.0    -2.0              True
+                p3 treatment    week8    NaN       8.0     NaN              <NA>
+    >>> import shutil
+    >>> shutil.rmtree(folder)
     """
     loaded = load_plan(plan_path)
     participants_raw, participants, measurements_raw, measurements = read_sources(loaded)
@@ -190,6 +253,7 @@ def between_arm_table(effects: pd.DataFrame) -> pd.DataFrame:
     return effects.loc[keep].reset_index(drop=True)
 
 
+@records_warnings  # the run's manifest lists the notices of the run (library warnings in trialkit's words)
 def run(
     plan_path: str | Path,
     out_dir: str | Path,
@@ -214,20 +278,99 @@ def run(
         Render ``report.html`` from the report notebook (needs a Jupyter kernel).
     progress
         Called with each stage's name as it starts.
+    command
+        The command line recorded in the manifest (default: ``sys.argv``).
 
     Returns
     -------
     Path
         The output directory.
+
+    Examples
+    --------
+    A 12-participant trial (one wide CSV holding both tables; ``p07`` withdrew before week 8),
+    run into a temporary folder without the HTML report and with few resamples so it is quick:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "plan.yaml").write_text('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data:
+    ...   participants: {path: trial.csv}
+    ...   measurements:
+    ...     path: trial.csv
+    ...     layout: wide
+    ...     cell_columns: {pain: {baseline: pain0, week4: pain4, week8: pain8}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits:
+    ...   baseline: baseline
+    ...   followup: [{label: week4, week: 4}, {label: week8, week: 8}]
+    ...   primary: week8
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, mcid: {points: 2}}
+    ... analysis: {n_boot: 200, imputations: 5}
+    ... ''')
+    >>> _ = (folder / "trial.csv").write_text('''participant_id,arm,disposition,pain0,pain4,pain8
+    ... p01,D,completed,7,5,3
+    ... p02,P,completed,6,6,5
+    ... p03,D,completed,8,6,5
+    ... p04,P,completed,7,6,6
+    ... p05,D,completed,6,4,2
+    ... p06,P,completed,8,7,6
+    ... p07,D,withdrawn,7,5,
+    ... p08,P,completed,5,5,4
+    ... p09,D,completed,9,6,6
+    ... p10,P,completed,7,7,5
+    ... p11,D,completed,6,5,3
+    ... p12,P,completed,8,8,7
+    ... ''')
+    >>> out = run(folder / "plan.yaml", folder / "out", render_report=False, progress=print)
+    read, validate and derive
+    analyse
+    write tables
+    draw figures
+    >>> sorted(p.name for p in (out / "tables").iterdir())
+    ['between_arms.csv', 'descriptives.csv', 'effect_sizes.csv', 'missing.csv', 'models.csv',
+     'responders.csv']
+    >>> accounting = pd.read_csv(out / "accounting.csv")
+    >>> print(accounting[["item", "count"]].to_string(index=False))
+                                               item  count
+                                          rows read     12
+         participants analysed (intention to treat)     12
+                                          rows read     12
+         cells read (participant x outcome x visit)     36
+                                 cells with a value     35
+                               cells recorded empty      1
+                              visits with no record      0
+                       rows in the analysis dataset     36
+    participants analysed at week8 (complete cases)     11
+            excluded: no value at the primary visit      1
+                        excluded: no baseline value      0
+                   excluded: a covariate is missing      0
+
+    The primary ANCOVA (``value ~ arm + baseline`` at week 8, complete cases) is the first row of
+    ``models.csv``:
+
+    >>> models = pd.read_csv(out / "tables" / "models.csv")
+    >>> models.loc[0, "measure"], round(float(models.loc[0, "estimate"]), 2)
+    ('adjusted mean difference', -2.07)
+    >>> int(models.loc[0, "n_treatment"]), int(models.loc[0, "n_control"])
+    (5, 6)
+    >>> import shutil
+    >>> shutil.rmtree(folder)
     """
     started = datetime.now(UTC)
     log = RunLog(progress=progress)
     out = Path(out_dir)
+    check_output_directory(out, plan_inputs(load_plan(plan_path)))  # refuse a bad --out before reading any data
     with log.stage("read, validate and derive"):
         trial = load_trial(plan_path)
     plan = trial.plan
     seed = plan.seed if seed is None else seed
-    with staged_directory(out) as staging:
+    with staged_directory(out, inputs=plan_inputs(trial.loaded), kind="run") as staging:
         written: list[Path] = []
         with log.stage("analyse"):
             tables = analysis_tables(trial, seed)
@@ -281,12 +424,86 @@ def verify(manifest_path: str | Path) -> Verification:
 
     Inputs whose SHA-256 changed since the run are reported (the rerun then cannot match). Every
     file except ``manifest.json`` and ``report.html`` must be byte-identical.
+
+    Parameters
+    ----------
+    manifest_path
+        The ``manifest.json`` a :func:`run` wrote. The rerun goes to a temporary folder; the
+        recorded outputs are not touched.
+
+    Returns
+    -------
+    Verification
+        ``changed_inputs`` (plan or data files whose SHA-256 differs from the manifest's),
+        ``differing_files`` (outputs whose bytes differ), ``compared`` (outputs compared) and
+        ``identical`` (neither list has an entry).
+
+    Raises
+    ------
+    UsageError
+        The file is not a trialkit manifest.
+
+    Examples
+    --------
+    Run the 12-participant trial of :func:`run`'s example into a temporary folder, verify it, then
+    change one value in the data and verify again:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "plan.yaml").write_text('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data:
+    ...   participants: {path: trial.csv}
+    ...   measurements:
+    ...     path: trial.csv
+    ...     layout: wide
+    ...     cell_columns: {pain: {baseline: pain0, week4: pain4, week8: pain8}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits:
+    ...   baseline: baseline
+    ...   followup: [{label: week4, week: 4}, {label: week8, week: 8}]
+    ...   primary: week8
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, mcid: {points: 2}}
+    ... analysis: {n_boot: 200, imputations: 5}
+    ... ''')
+    >>> _ = (folder / "trial.csv").write_text('''participant_id,arm,disposition,pain0,pain4,pain8
+    ... p01,D,completed,7,5,3
+    ... p02,P,completed,6,6,5
+    ... p03,D,completed,8,6,5
+    ... p04,P,completed,7,6,6
+    ... p05,D,completed,6,4,2
+    ... p06,P,completed,8,7,6
+    ... p07,D,withdrawn,7,5,
+    ... p08,P,completed,5,5,4
+    ... p09,D,completed,9,6,6
+    ... p10,P,completed,7,7,5
+    ... p11,D,completed,6,5,3
+    ... p12,P,completed,8,8,7
+    ... ''')
+    >>> out = run(folder / "plan.yaml", folder / "out", render_report=False)
+    >>> check = verify(out / "manifest.json")
+    >>> check.identical, check.compared, check.differing_files
+    (True, 22, [])
+    >>> csv = folder / "trial.csv"
+    >>> _ = csv.write_text(csv.read_text().replace("p12,P,completed,8,8,7", "p12,P,completed,8,8,6"))
+    >>> check = verify(out / "manifest.json")
+    >>> check.identical, sorted({Path(p).name for p in check.changed_inputs})
+    (False, ['trial.csv'])
+    >>> "tables/models.csv" in check.differing_files, "tables/missing.csv" in check.differing_files
+    (True, False)
+    >>> import shutil
+    >>> shutil.rmtree(folder)
     """
     import tempfile
 
     from analysis.core.errors import UsageError
+    from analysis.core.filesystem import check_readable
 
     path = Path(manifest_path)
+    check_readable(path, "the manifest")  # a folder or an unreadable file: exit 2 saying so
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         plan_path = Path(manifest["plan"]["path"])

@@ -142,7 +142,8 @@ def test_outputs_moved_aside_are_restored_by_the_next_run(tmp_path):
     aside = tmp_path / ".out.previous"
     aside.mkdir()
     (aside / "manifest.json").write_text("{}")
-    with pytest.raises(RuntimeError), staged_directory(out):
+    (aside / ".trialkit-output").write_text('{"tool": "trialkit", "kind": "run"}')
+    with pytest.raises(RuntimeError), staged_directory(out, inputs=()):
         raise RuntimeError("this run fails")
     assert (out / "manifest.json").read_text() == "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -156,7 +157,7 @@ def test_only_staging_directories_of_dead_processes_are_removed(tmp_path):
     other = tmp_path / f".out.old.{dead_pid.pid}.ghi789.partial"  # staging of a destination 'out.old'
     for folder in (dead, alive, other):
         folder.mkdir()
-    with staged_directory(tmp_path / "out") as stage:
+    with staged_directory(tmp_path / "out", inputs=()) as stage:
         (stage / "a.txt").write_text("new")
     assert not dead.exists()
     assert alive.exists() and other.exists()

@@ -46,6 +46,7 @@ def test_public_function_has_a_numpydoc_docstring_whose_examples_run(name: str) 
         if not example.options.get(doctest.SKIP)
     ]
     assert runnable, f"{name}: no example that runs (all skipped or none)"
+    assert any(example.want.strip() for example in runnable), f"{name}: no example checks an output"
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in tests:
         runner.run(test)

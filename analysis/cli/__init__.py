@@ -36,12 +36,26 @@ def report_error(error: TrialkitError) -> None:
     console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, soft_wrap=True)
 
 
+def show_notice(text: str) -> None:
+    """Print a notice (a library warning in trialkit's words, or trialkit's own) as one line."""
+    console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run ``trialkit`` with the given arguments and return its exit code (testable entry point)."""
     from analysis.cli import commands  # noqa: F401  (each command module registers itself on `app`)
+    from analysis.cli.failures import failures_go_to, show_failures
+    from analysis.core.errors import DataError
+    from analysis.core.notices import recording_warnings
 
+    failures_go_to(None)  # each command declares where its failure table goes
     try:
-        result = app(args=argv, prog_name="trialkit", standalone_mode=False)
+        # no library warning reaches the terminal: each becomes a trialkit 'note:' (or is only recorded)
+        with recording_warnings(forward=show_notice):
+            result = app(args=argv, prog_name="trialkit", standalone_mode=False)
+    except DataError as error:  # every command reports invalid data the same way
+        show_failures(error)
+        return error.exit_code
     except TrialkitError as error:
         report_error(error)
         return error.exit_code
@@ -54,6 +68,13 @@ def run_cli(argv: list[str] | None = None) -> int:
         exc.show()
         return int(getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except Exception as exc:
+        from analysis.core.filesystem import error_from_os_error
+
+        # a full disk, a denied permission ... met inside a library, where trialkit gave it no context
+        user_error = error_from_os_error(exc) if isinstance(exc, OSError) else None
+        if user_error is not None:
+            report_error(user_error)
+            return user_error.exit_code
         if os.environ.get("TRIALKIT_DEBUG"):
             raise
         console.print(

@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from analysis.cli import app
 from analysis.core.errors import UsageError
+from analysis.core.filesystem import check_readable, refuse_overwriting_inputs
 from analysis.core.output import table_csv_bytes, write_table
+from analysis.sources.tables import read_csv_text
 from analysis.stats.effects import MEASURES, escalc
 
 
@@ -47,13 +48,12 @@ def escalc_command(
         raise UsageError(f"--measure must be one of {', '.join(MEASURES)}, got '{measure}'")
     if not 0 < ci_level < 1:
         raise UsageError(f"--ci-level must be between 0 and 1, got {ci_level}")
+    check_readable(input_file, "the input file")
     if not input_file.is_file():
         raise UsageError(f"input file '{input_file}' does not exist")
-    try:
-        # Text in, so that pass-through columns (study labels, ids with leading zeros) stay byte-identical.
-        data = pd.read_csv(input_file, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read '{input_file}' as CSV: {exc}") from None
+    refuse_overwriting_inputs({"--output": output}, [input_file])
+    # Text in, so that pass-through columns (study labels, ids with leading zeros) stay byte-identical.
+    data = read_csv_text(input_file, "input", keep_default_na=False, skipinitialspace=False)
     result = escalc(measure, data, ci_level=ci_level, vtype=vtype, source=str(input_file))
     if output is None:
         sys.stdout.write(table_csv_bytes(result).decode("utf-8"))

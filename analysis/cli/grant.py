@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from analysis.cli import app, console
-from analysis.core.errors import DataError, UsageError
+from analysis.core.errors import UsageError
 
 PLAN_ARGUMENT = typer.Argument(..., help="The study plan (YAML) with a 'reporting:' section.")
 OUT_OPTION = typer.Option(..., "--out", help="Output directory (replaced as a whole on success).")
@@ -33,17 +33,19 @@ def grant_report_command(
     """Table 1, CONSORT flow, NIH inclusion tables, enrollment, retention and adverse events."""
     import sys
 
-    from analysis.cli.run import _show_failures
+    from analysis.cli.failures import failures_go_to
+    from analysis.cli.paths import failure_table_path
+    from analysis.core.output import check_output_directory
     from analysis.pipeline import load_trial
+    from analysis.plan import load_plan
+    from analysis.plan.inputs import plan_inputs
     from analysis.reporting.grant import write_grant_report
 
-    try:
-        trial = load_trial(plan)
-        report = write_grant_report(trial, period_end, out, period_start=period_start, render=not no_report,
-                                    command=["trialkit", *sys.argv[1:]])
-    except DataError as error:
-        _show_failures(error, out.with_name(out.name + ".validation_failures.csv"))
-        raise typer.Exit(error.exit_code) from None
+    failures_go_to(failure_table_path(plan, beside_folder=out))  # invalid data: reported by run_cli
+    check_output_directory(out, plan_inputs(load_plan(plan)))  # refuse a bad --out before reading any data
+    trial = load_trial(plan)
+    report = write_grant_report(trial, period_end, out, period_start=period_start, render=not no_report,
+                                command=["trialkit", *sys.argv[1:]])
     flow = report.flow
     console.print(
         f"[green]grant report written:[/] {escape(str(report.out_dir))} ({len(report.files)} files); randomised "
@@ -84,6 +86,10 @@ def power_command(
         raise UsageError("--mmrm needs --simulate N")
     if simulate < 0:
         raise UsageError(f"--simulate must be >= 0, found {simulate}")
+    if out is not None:
+        from analysis.core.output import check_output_directory
+
+        check_output_directory(out)  # refuse a bad --out before simulating
     rows = []
     method = "t-test" if r is None else f"ANCOVA (r = {r:g})"
     if power is not None:
@@ -148,7 +154,7 @@ def _write_power_outputs(
     top = max(int(math.ceil(n_use)) * 2, 20)
     grid = sorted({int(x) for x in np.linspace(4, top, 40)})
     sizes = sorted({round(d * f, 3) for f in (0.75, 1.0, 1.25)})
-    with staged_directory(out) as staging:
+    with staged_directory(out, inputs=(), kind="power") as staging:
         write_table(frame, staging / "power.csv")
         curve = pw.power_curve(sizes, grid, r=r, alpha=alpha)
         write_table(curve, staging / "power_curve.csv")

@@ -62,6 +62,13 @@ def meta_command(
     if not 0 < ci_level < 1:
         raise UsageError(f"--ci-level must be between 0 and 1, e.g. 0.95 (found {ci_level})")
     fmt = forest_format(forest) if forest is not None else None
+    from analysis.core.filesystem import check_readable, refuse_overwriting_inputs
+
+    check_readable(input, "the effects file")
+    refuse_overwriting_inputs(
+        {"--output": output, "--forest": forest, "--report": report / "meta_report.html" if report is not None else None},
+        [input],
+    )
 
     # everything is computed before anything is written: a failure leaves no partial output
     effects = effects_from_table(read_csv_text(input), measure=measure, source=str(input))

@@ -22,13 +22,16 @@ def plan_from_redcap_command(
     import pandas as pd
 
     from analysis.core.errors import UsageError
+    from analysis.core.filesystem import check_readable, refuse_overwriting_inputs
     from analysis.core.output import write_text
     from analysis.plan import DataFile
     from analysis.sources.files import read_file
     from analysis.sources.redcap import draft_plan, read_dictionary
 
+    check_readable(dictionary, "the data dictionary")
     if not dictionary.is_file():
         raise UsageError(f"data dictionary '{dictionary}' does not exist")
+    refuse_overwriting_inputs({"--out": out}, [p for p in (dictionary, export) if p is not None])
     parsed = read_dictionary(dictionary.resolve())
     events = None
     if export is not None:
@@ -51,9 +54,19 @@ def export_adam_command(
     out: Path = typer.Option(..., "--out", help="Folder to write adam/adsl.xpt|csv and adam/adbds.xpt|csv into."),
 ) -> None:
     """Write the plan's analysis dataset as CDISC ADaM (ADSL + BDS) in SAS XPT v5 and CSV."""
+    from analysis.cli.failures import failures_go_to
+    from analysis.cli.paths import failure_table_path
+    from analysis.core.output import check_output_directory, staged_directory
     from analysis.pipeline import load_trial
-    from analysis.reporting.adam import write_adam
+    from analysis.plan import load_plan
+    from analysis.plan.inputs import plan_inputs
+    from analysis.reporting.adam import write_adam_files
 
+    failures_go_to(failure_table_path(plan, beside_folder=out))  # invalid data: reported by run_cli
+    folder = out / "adam"  # replaced as a whole, so --out may be a folder that holds other things
+    check_output_directory(folder, plan_inputs(load_plan(plan)))  # refuse a bad --out before reading any data
     trial = load_trial(plan)
-    for path in write_adam(trial.dataset, trial.participants, trial.plan, out):
-        console.print(f"wrote {escape(str(path))}")
+    with staged_directory(folder, inputs=plan_inputs(trial.loaded), kind="adam") as staging:
+        names = [path.name for path in write_adam_files(trial.dataset, trial.participants, trial.plan, staging)]
+    for name in names:
+        console.print(f"wrote {escape(str(folder / name))}")

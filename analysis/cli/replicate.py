@@ -18,8 +18,10 @@ NO_REPORT = typer.Option(False, "--no-report", help="Skip rendering the notebook
 @app.command("replicate")
 def replicate_command(plan: Path = PLAN, out: Path = OUT, seed: int = SEED, no_report: bool = NO_REPORT) -> None:
     """Implied effects, sensitivity to the assumptions, a calibrated SIMULATED replication run, and a notebook."""
+    from analysis.cli.failures import beside_output, failures_go_to
     from analysis.replicate import replicate
 
+    failures_go_to(beside_output(out))  # invalid data: reported by run_cli
     if seed is not None and not 0 <= seed < 2**32:
         from analysis.core.errors import UsageError
 

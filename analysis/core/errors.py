@@ -1,6 +1,6 @@
 """Errors a user can cause, each mapped to a documented exit code.
 
-Exit codes (DESIGN.md section 4):
+Exit codes (docs/architecture.md, contracts):
 
 * 0 success;
 * 1 invalid data (a validation report names file, row, column, rule and value);

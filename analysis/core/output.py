@@ -8,20 +8,39 @@ Every file trialkit writes goes through this module, so that
 * tables are written with a fixed float representation, ``\\n`` line ends and UTF-8, so the same
   inputs give byte-identical files;
 * text cells a spreadsheet would execute as a formula (leading ``=``, ``+``, ``-``, ``@``, tab, CR)
-  are prefixed with ``'`` unless they are numbers (OWASP CSV-injection guidance).
+  are prefixed with ``'`` unless they are numbers (OWASP CSV-injection guidance);
+* a folder is only ever replaced if trialkit made it (it carries the marker file
+  :data:`MARKER`), is empty or absent, and never if it is or holds an input of the run, the
+  working directory, the home directory or the file-system root (:func:`check_output_directory`);
+* a full disk, a read-only file system or a denied permission is one sentence naming the path and
+  the cause (:class:`analysis.core.filesystem.FileSystemError`, exit code 2), and leaves the
+  previous outputs as they were and no temporary file or staging folder behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import re
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+
+from analysis.core.filesystem import (
+    REASONS,
+    FileSystemError,
+    OutputRefusedError,
+    cannot,
+    holds,
+    real_path,
+    reported_as,
+)
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -66,21 +85,63 @@ def _current_umask() -> int:
     return mask
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+def make_directory(folder: Path) -> Path:
+    """``mkdir -p folder``; a file in the way or an unwritable parent is a :class:`FileSystemError`."""
+    folder = Path(folder)
     try:
-        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp creates 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        reason = "it is a file, not a directory" if blocker == folder else f"'{blocker}' is a file, not a directory"
+        raise cannot("write to", folder, reason) from error
+    except OSError as error:
+        if error.errno not in REASONS:
+            raise
+        raise cannot("write to", folder, error) from error
+    return folder
+
+
+def _is_stream(path: Path) -> bool:
+    """A character device or a pipe (``/dev/stdout``, ``/dev/null``): written in place, not replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    A character device or pipe (``--output /dev/stdout``) is written in place instead. A failure
+    (full disk, read-only file system, permission denied, a folder at ``path``) raises
+    :class:`~analysis.core.filesystem.FileSystemError` naming ``path``; the temporary file is
+    removed and ``path`` keeps its previous content.
+    """
+    path = Path(path)
+    with reported_as("write to", path):
+        if path.is_dir():
+            raise cannot("write to", path, "it is a directory, not a file")
+    make_directory(path.parent)
+    with reported_as("write to", path):
+        if _is_stream(path):
+            with open(path, "wb") as handle:
+                handle.write(data)
+            return path
+        if path.exists() and not path.is_file():
+            raise cannot("write to", path, "it is not a regular file")
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o666 & ~_current_umask())  # mkstemp creates 0600
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
     return path
 
 
@@ -131,45 +192,183 @@ def _recover(destination: Path) -> None:
         os.replace(previous, destination)
 
 
-def _refuse_foreign(destination: Path) -> None:
-    """Only an empty folder or an earlier trialkit output (it has ``manifest.json``) may be
-    replaced: ``--out ~/Documents`` must never delete a user's files."""
-    from analysis.core.errors import UsageError
+# Every folder trialkit replaces as a whole carries this file (small JSON naming the tool and the
+# kind of output). Only a folder with it -- or an empty or absent one -- is ever replaced.
+MARKER = ".trialkit-output"
 
-    if destination.exists() and not destination.is_dir():
-        raise UsageError(f"output path '{destination}' is a file, not a directory")
-    if destination.is_dir() and any(destination.iterdir()) and not (destination / "manifest.json").is_file():
-        raise UsageError(
-            f"output directory '{destination}' already holds files that are not a trialkit output "
-            "(no manifest.json); choose an empty or new --out directory"
-        )
+
+def marker_text(kind: str) -> str:
+    """The marker's content: ``{"tool": "trialkit", "kind": KIND}`` (no time stamp: byte-stable)."""
+    return json.dumps({"tool": "trialkit", "kind": kind}) + "\n"
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        if path.stat().st_size > 16 << 20:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_trialkit_output(folder: Path) -> bool:
+    """Whether ``folder`` was written by trialkit, and so may be replaced by the next run.
+
+    It carries the marker :data:`MARKER` whose JSON names ``"tool": "trialkit"``. Transition rule
+    for outputs written before the marker existed: a ``manifest.json`` that is trialkit's (a JSON
+    object with a ``trialkit_version`` key, as ``run`` and ``grant-report`` write, or with
+    ``trialkit`` among its ``packages``, as ``replicate`` and ``power`` write). Any other
+    ``manifest.json`` is someone else's.
+    """
+    if _has_marker(folder):
+        return True
+    if (folder / MARKER).exists():
+        return False  # a marker that is not trialkit's
+    manifest = _json_object(folder / "manifest.json") if (folder / "manifest.json").is_file() else None
+    if manifest is None:
+        return False
+    packages = manifest.get("packages")
+    return "trialkit_version" in manifest or (isinstance(packages, dict) and "trialkit" in packages)
+
+
+def _has_marker(folder: Path) -> bool:
+    content = _json_object(folder / MARKER) if (folder / MARKER).is_file() else None
+    return content is not None and content.get("tool") == "trialkit"
+
+
+def _refusal(folder: Path, why: str) -> OutputRefusedError:
+    return OutputRefusedError(f"refusing to replace '{folder}' with trialkit outputs: {why}; choose another output directory")
+
+
+def check_output_directory(destination: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """Refuse an output directory whose replacement could delete what is not a trialkit output.
+
+    Refused (:class:`~analysis.core.filesystem.OutputRefusedError`, exit code 2): the file-system
+    root; a folder that is or holds an input of the run (``inputs``: plan, data files, data
+    dictionary ...) or trialkit's own data contracts and notebooks; the working directory, the home
+    directory or a folder holding either; an existing file; a non-empty folder that is neither a
+    trialkit output (:func:`is_trialkit_output`) nor inside one. Paths are compared as real paths,
+    so ``--out .``, ``--out ..`` and a symbolic link are judged by the folder they name. Returns
+    the real path.
+    """
+    from analysis.core.resources import NOTEBOOKS_DIR, SCHEMAS_DIR
+
+    folder = real_path(destination)
+    if folder == Path(folder.anchor):
+        raise _refusal(folder, "it is the file-system root")
+    protected = [(Path(p), "an input of this run") for p in inputs]
+    protected += [(SCHEMAS_DIR, "trialkit's data contracts"), (NOTEBOOKS_DIR, "trialkit's report notebooks")]
+    with contextlib.suppress(OSError):
+        protected.append((Path.cwd(), "the current working directory"))
+    with contextlib.suppress(RuntimeError, KeyError, OSError):
+        protected.append((Path.home(), "your home directory"))
+    for path, what in protected:
+        if holds(folder, path):
+            raise _refusal(folder, f"it is {what}" if real_path(path) == folder else f"it holds {what} ('{real_path(path)}')")
+    with reported_as("write to", folder):
+        if folder.exists() and not folder.is_dir():
+            raise cannot("write to", folder, "it is a file, not a directory")
+        inside_output = any(_has_marker(parent) for parent in folder.parents)  # e.g. DIR/adam of a run
+        if folder.is_dir() and any(folder.iterdir()) and not (is_trialkit_output(folder) or inside_output):
+            raise _refusal(folder, f"it already holds files and is not a trialkit output (it has no {MARKER} file)")
+    return folder
+
+
+def _staging_error(error: BaseException, staging: Path, destination: Path) -> FileSystemError | None:
+    """A write failure inside the staging folder, reported against the destination the user named."""
+    if isinstance(error, FileSystemError):
+        path = error.path
+        reason = error.reason
+    elif isinstance(error, OSError) and error.errno in REASONS:
+        path = Path(os.fsdecode(error.filename)) if error.filename is not None else None
+        reason = REASONS[error.errno]
+        if path is None and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+            return None
+    else:
+        return None
+    if path is not None and not holds(staging, path):
+        return None
+    return cannot("write to", destination, reason)
+
+
+def _swap(staging: Path, destination: Path) -> None:
+    """Replace ``destination`` by ``staging``; on failure put the old outputs back and remove staging."""
+    previous = destination.with_name(f".{destination.name}.previous")
+    moved = False
+    try:
+        shutil.rmtree(previous, ignore_errors=True)
+        if destination.exists():
+            os.replace(destination, previous)
+            moved = True
+        # (a kill between these two renames leaves the old outputs in `previous`; `_recover` restores them)
+        os.replace(staging, destination)
+    except BaseException as error:
+        if moved and not destination.exists():
+            with contextlib.suppress(OSError):
+                os.replace(previous, destination)
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno in REASONS:
+            raise cannot("write to", destination, error) from error
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def staged_directory(destination: Path) -> Iterator[Path]:
+def staged_directory(destination: Path, *, inputs: Iterable[str | Path], kind: str = "run") -> Iterator[Path]:
     """Yield a fresh staging directory; on success it replaces ``destination`` as a whole.
 
+    Parameters
+    ----------
+    destination
+        The output folder. It must be absent, empty or an earlier trialkit output, and must not be
+        or hold an input, the working or home directory (:func:`check_output_directory`).
+    inputs
+        Every file the run reads (plan, data files, data dictionary, adverse events, effects ...);
+        give ``()`` only when there is none.
+    kind
+        What the folder holds (``run``, ``grant-report``, ...), recorded in its :data:`MARKER`.
+
     On any error (or interruption) the staging directory is removed and ``destination`` is left
-    exactly as it was. The staging directory's name starts with ``.``, carries the process id and
-    ends in ``.partial`` so it never looks like a finished output; one left behind by a killed
-    process (SIGKILL runs no clean-up) is removed by the next run into the same destination.
+    exactly as it was; a full disk, read-only file system or denied permission is a
+    :class:`~analysis.core.filesystem.FileSystemError` naming ``destination``. The staging
+    directory's name starts with ``.``, carries the process id and ends in ``.partial`` so it never
+    looks like a finished output; one left behind by a killed process (SIGKILL runs no clean-up) is
+    removed by the next run into the same destination.
     """
-    destination = destination.resolve()
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    _recover(destination)
-    _refuse_foreign(destination)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{destination.name}.{os.getpid()}.", suffix=".partial", dir=destination.parent)
-    )
+    inputs = list(inputs)
+    destination = check_output_directory(destination, inputs)
+    make_directory(destination.parent)
+    with reported_as("write to", destination):
+        _recover(destination)
+    destination = check_output_directory(destination, inputs)  # what `_recover` put back is checked too
+    with reported_as("write to", destination):
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{destination.name}.{os.getpid()}.", suffix=".partial", dir=destination.parent)
+        )
     try:
+        with reported_as("write to", destination):
+            os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp creates 0700; give the usual permissions
         yield staging
-    except BaseException:
+        write_text(staging / MARKER, marker_text(kind))
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        translated = _staging_error(error, staging, destination)
+        if translated is not None:
+            raise translated from error
         raise
-    previous = destination.with_name(f".{destination.name}.previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if destination.exists():
-        os.replace(destination, previous)
-    # (a kill between these two renames leaves the old outputs in `previous`; `_recover` restores them)
-    os.replace(staging, destination)
-    shutil.rmtree(previous, ignore_errors=True)
+    _swap(staging, destination)
+
+
+def beside(folder: str | Path, suffix: str) -> Path:
+    """The file ``FOLDER<suffix>`` next to ``folder`` (``out`` -> ``out.validation_failures.csv``).
+
+    ``.`` and ``..`` are resolved first, so the name is never empty; the file-system root has no
+    "beside", so ``/trialkit<suffix>`` stands for it (an output folder ``/`` is refused anyway).
+    """
+    path = Path(folder)
+    if path.name in ("", ".", ".."):
+        path = real_path(path)
+    if path.name == "":
+        return path / f"trialkit{suffix}"
+    return path.with_name(path.name + suffix)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from analysis.core.notices import manifest_notices
+
 PACKAGES = (
     "trialkit", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "pandera", "pydantic",
     "matplotlib", "seaborn", "papermill", "nbconvert", "pyarrow", "pyreadstat",
@@ -82,4 +84,6 @@ def build_manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings_seconds": timings,
         "files": files,
+        # notices of the run (library warnings in trialkit's words), each with how often it came
+        "warnings": manifest_notices(),
     }

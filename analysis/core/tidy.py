@@ -1,4 +1,4 @@
-"""The one column vocabulary every result table uses (DESIGN.md section 4).
+"""The one column vocabulary every result table uses (docs/architecture.md, contracts).
 
 Direction is always treatment minus control (or treatment / control for ratios), written in
 ``contrast``. The confidence level is a column, never part of a column name. Resampled quantities

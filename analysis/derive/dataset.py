@@ -69,7 +69,33 @@ def derive_baseline(frame: pd.DataFrame, baseline_visit: str) -> pd.DataFrame:
     """Add ``baseline_flag`` (row is the baseline visit) and ``baseline`` (that row's value).
 
     ``baseline`` is repeated on every row of the participant x outcome, and is missing when the
-    baseline value is missing.
+    baseline value is missing (after admiral's ``derive_var_base``).
+
+    Parameters
+    ----------
+    frame
+        Long rows with ``participant_id, outcome, visit, value``; at most one row per participant
+        x outcome at the baseline visit.
+    baseline_visit
+        The plan's baseline visit label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``frame`` with ``baseline_flag`` (bool) and ``baseline`` (float) added.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"participant_id": ["p1", "p1", "p2", "p2"], "outcome": "pain",
+    ...                       "visit": ["baseline", "week4", "baseline", "week4"],
+    ...                       "value": [7.0, 4.0, None, 5.0]})
+    >>> derive_baseline(frame, "baseline")
+      participant_id outcome     visit  value  baseline_flag  baseline
+    0             p1    pain  baseline    7.0           True       7.0
+    1             p1    pain     week4    4.0          False       7.0
+    2             p2    pain  baseline    NaN           True       NaN
+    3             p2    pain     week4    5.0          False       NaN
     """
     _require(frame, ["participant_id", "outcome", "visit", "value"], "derive_baseline")
     out = frame.copy()
@@ -81,7 +107,34 @@ def derive_baseline(frame: pd.DataFrame, baseline_visit: str) -> pd.DataFrame:
 
 
 def derive_change(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``change = value - baseline``; missing on the baseline row and when either is missing."""
+    """Add ``change = value - baseline``; missing on the baseline row and when either is missing.
+
+    After admiral's ``derive_var_chg``.
+
+    Parameters
+    ----------
+    frame
+        Rows with ``value``, ``baseline`` and ``baseline_flag`` (:func:`derive_baseline`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``frame`` with ``change`` added.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"participant_id": ["p1", "p1", "p2", "p2"], "outcome": "pain",
+    ...                       "visit": ["baseline", "week4", "baseline", "week4"],
+    ...                       "value": [7.0, 4.0, 6.0, None]})
+    >>> out = derive_change(derive_baseline(frame, "baseline"))
+    >>> out[["participant_id", "visit", "value", "baseline", "change"]]
+      participant_id     visit  value  baseline  change
+    0             p1  baseline    7.0       7.0     NaN
+    1             p1     week4    4.0       7.0    -3.0
+    2             p2  baseline    6.0       6.0     NaN
+    3             p2     week4    NaN       6.0     NaN
+    """
     _require(frame, ["value", "baseline", "baseline_flag"], "derive_change")
     out = frame.copy()
     out["change"] = (out["value"] - out["baseline"]).where(~out["baseline_flag"])
@@ -91,7 +144,32 @@ def derive_change(frame: pd.DataFrame) -> pd.DataFrame:
 def derive_pct_change(frame: pd.DataFrame) -> pd.DataFrame:
     """Add ``pct_change = 100 * change / baseline``; missing when baseline is 0 or missing.
 
-    Missing on the baseline row (where ``change`` is missing).
+    Missing on the baseline row (where ``change`` is missing). After admiral's
+    ``derive_var_pchg``.
+
+    Parameters
+    ----------
+    frame
+        Rows with ``change`` and ``baseline`` (:func:`derive_change`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``frame`` with ``pct_change`` added.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"participant_id": ["p1", "p1", "p2", "p2"], "outcome": "pain",
+    ...                       "visit": ["baseline", "week4", "baseline", "week4"],
+    ...                       "value": [8.0, 6.0, 0.0, 2.0]})
+    >>> out = derive_pct_change(derive_change(derive_baseline(frame, "baseline")))
+    >>> out[["participant_id", "visit", "baseline", "change", "pct_change"]]
+      participant_id     visit  baseline  change  pct_change
+    0             p1  baseline       8.0     NaN         NaN
+    1             p1     week4       8.0    -2.0       -25.0
+    2             p2  baseline       0.0     NaN         NaN
+    3             p2     week4       0.0     2.0         NaN
     """
     _require(frame, ["change", "baseline"], "derive_pct_change")
     out = frame.copy()
@@ -131,10 +209,53 @@ def derive_responders(frame: pd.DataFrame, outcomes: Iterable[Outcome]) -> pd.Da
 def build_analysis_dataset(measurements: pd.DataFrame, participants: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """The analysis dataset: the visit grid with every derivation applied, in a stable order.
 
+    One row per randomised participant x outcome x visit of the plan (a visit with no measurement
+    is a row with a missing ``value``), then ``visit_week``, ``baseline``/``baseline_flag``,
+    ``change = value - baseline``, ``pct_change = 100 * change / baseline`` and the responder
+    flags (see the module docstring). Sorted by outcome (plan order), participant, visit week.
+
+    Parameters
+    ----------
+    measurements
+        Validated long measurements: ``participant_id, outcome, visit, value``.
+    participants
+        Validated participants: ``participant_id`` and ``arm`` (``treatment`` / ``control``).
+    plan
+        The study plan (outcomes, visits, MCIDs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``participant_id, arm, outcome, visit, visit_week, value, baseline, change,
+        pct_change, baseline_flag, responder_points, responder_percent``.
+
     Examples
     --------
-    >>> # from validated tables (see analysis.pipeline.load_trial)
-    >>> # dataset = build_analysis_dataset(valid.measurements, valid.participants, plan)
+    Participant ``p2`` has no week-4 measurement; the dataset still has the row:
+
+    >>> import pandas as pd
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week4, week: 4}], primary: week4}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, mcid: {points: 2}}
+    ... ''')
+    >>> participants = pd.DataFrame({"participant_id": ["p1", "p2"], "arm": ["treatment", "control"]})
+    >>> measurements = pd.DataFrame({"participant_id": ["p1", "p1", "p2"], "outcome": "pain",
+    ...                              "visit": ["baseline", "week4", "baseline"],
+    ...                              "value": [7.0, 4.0, 6.0]})
+    >>> dataset = build_analysis_dataset(measurements, participants, plan)
+    >>> shown = ["participant_id", "arm", "visit", "visit_week", "value", "change", "responder_points"]
+    >>> print(dataset[shown].to_string(index=False))
+    participant_id       arm    visit  visit_week  value  change  responder_points
+                p1 treatment baseline         0.0    7.0     NaN              <NA>
+                p1 treatment    week4         4.0    4.0    -3.0              True
+                p2   control baseline         0.0    6.0     NaN              <NA>
+                p2   control    week4         4.0    NaN     NaN              <NA>
     """
     frame = expand_visit_grid(measurements, participants, plan)
     frame = derive_visit_week(frame, plan)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.core.notices import manifest_notices, records_warnings
 from analysis.plan.published import LoadedPublished, PublishedCase, PublishedTrial, load_published
 from analysis.replicate.calibration import headline_check, write_replication_trial
 from analysis.replicate.claims import assumptions_table, claims_table, main_scenario
@@ -137,6 +138,7 @@ def _save(fig: Any, stem: Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
+@records_warnings  # its manifest lists the notices of the replication
 def replicate(
     plan_path: str | Path,
     out_dir: str | Path,
@@ -183,7 +185,7 @@ def replicate(
     tables: dict[str, pd.DataFrame] = {"claims": claims_table(plan), "assumptions": assumptions_table(plan)}
     manifest: dict[str, Any] = {"study": plan.study.id, "plan": {"path": str(loaded.path), "sha256": loaded.sha256},
                                 "design": plan.design}
-    with staged_directory(out) as staging:
+    with staged_directory(out, inputs=[loaded.path], kind="replicate") as staging:
         write_text(staging / "published_plan.yaml", loaded.path.read_text(encoding="utf-8-sig"))
         figures = staging / "figures"
         if isinstance(plan, PublishedCase):
@@ -225,5 +227,6 @@ def replicate(
         files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != "manifest.json")
         manifest["packages"] = package_versions()
         manifest["files"] = [{"path": str(p.relative_to(staging)), "sha256": sha256_file(p)} for p in files]
+        manifest["warnings"] = manifest_notices()  # library warnings in trialkit's words
         write_text(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return out

@@ -57,12 +57,63 @@ def simulate_trial(plan: Plan, seed: int) -> SimulatedTrial:
     seed
         Seed of ``numpy.random.default_rng``; the same plan and seed give identical tables.
 
+    Returns
+    -------
+    SimulatedTrial
+        ``participants`` and long ``measurements`` (values as text, rounded to the outcome's
+        ``decimals``; an empty string is a value recorded as missing), as they are written to CSV.
+
     Examples
     --------
-    >>> from analysis.plan import load_plan
-    >>> trial = simulate_trial(load_plan("data/studies/example-precision-release.yaml").plan, 1)  # doctest: +SKIP
-    >>> trial.participants.shape[0]  # doctest: +SKIP
-    120
+    Eight participants, each with a 25% chance of dropping out:
+
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial, simulated: true}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits:
+    ...   baseline: baseline
+    ...   followup: [{label: week4, week: 4}, {label: week8, week: 8}]
+    ...   primary: week8
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... simulation:
+    ...   n_participants: 8
+    ...   dropout: 0.25
+    ...   outcomes:
+    ...     pain: {baseline_mean: 7, baseline_sd: 1, change_treatment: -3, change_control: -1,
+    ...            change_sd: 1, decimals: 0}
+    ... ''')
+    >>> trial = simulate_trial(plan, seed=1)
+    >>> shown = ["participant_id", "arm", "age", "site", "enrolled_on", "disposition"]
+    >>> print(trial.participants[shown].to_string(index=False))
+    participant_id arm  age   site enrolled_on       disposition
+           SIM0001   P   49 site-3  2023-02-23         completed
+           SIM0002   P   37 site-3  2023-02-24 lost_to_follow_up
+           SIM0003   D   26 site-3  2023-02-27         completed
+           SIM0004   D   44 site-3  2023-03-06         completed
+           SIM0005   D   43 site-3  2023-03-27         completed
+           SIM0006   P   30 site-3  2023-06-08         completed
+           SIM0007   D   35 site-1  2023-06-16         completed
+           SIM0008   P   41 site-1  2023-06-30         completed
+    >>> trial.measurements.head(6)
+      participant_id     visit outcome value
+    0        SIM0001  baseline    pain     7
+    1        SIM0001     week4    pain     6
+    2        SIM0001     week8    pain     6
+    3        SIM0002  baseline    pain     6
+    4        SIM0002     week4    pain     6
+    5        SIM0003  baseline    pain     8
+
+    Allocation is 1:1 in blocks of 4 (four D, four P above); ``SIM0002`` left after week 4, so it
+    has no week-8 row:
+
+    >>> trial.measurements.groupby("visit", sort=False).size().to_dict()
+    {'baseline': 8, 'week4': 8, 'week8': 7}
+    >>> simulate_trial(plan, seed=1).measurements.equals(trial.measurements)
+    True
     """
     if plan.simulation is None:
         raise PlanError("the plan has no 'simulation' section, so there is nothing to simulate from")
@@ -141,11 +192,16 @@ def write_simulated_trial(loaded: LoadedPlan, seed: int, out_dir: Path | None = 
     The plan must name CSV files in long layout with canonical column names, as the files are
     written in that form.
     """
+    from analysis.core.filesystem import refuse_overwriting_inputs
     from analysis.core.output import write_table
 
     plan = loaded.plan
     data = plan.data
-    if data.measurements.layout != "long" or data.participants.resolved_format() != "csv":
+    try:
+        formats = {data.participants.resolved_format(), data.measurements.resolved_format()}
+    except ValueError as exc:  # a suffix that names no format
+        raise PlanError(f"{loaded.path}: {exc}") from None
+    if data.measurements.layout != "long" or formats != {"csv"}:
         raise PlanError("simulate writes CSV files in long layout; the plan's data section names another form")
     if data.participants.columns or data.measurements.columns:
         raise PlanError("simulate writes canonical column names; remove the 'columns' mappings from the plan's data section")
@@ -154,8 +210,7 @@ def write_simulated_trial(loaded: LoadedPlan, seed: int, out_dir: Path | None = 
         (trial.participants, loaded.resolve(data.participants.path)),
         (trial.measurements, loaded.resolve(data.measurements.path)),
     ]
-    written = []
-    for frame, path in targets:
-        destination = out_dir / path.name if out_dir is not None else path
-        written.append(write_table(frame, destination))
-    return written
+    destinations = [out_dir / path.name if out_dir is not None else path for _frame, path in targets]
+    refuse_overwriting_inputs({"the simulated participants file": destinations[0],
+                               "the simulated measurements file": destinations[1]}, [loaded.path])
+    return [write_table(frame, destination) for (frame, _path), destination in zip(targets, destinations, strict=True)]

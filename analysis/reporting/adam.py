@@ -184,9 +184,14 @@ def write_adam(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, ou
     """Write ``adam/adsl.xpt``, ``adam/adsl.csv``, ``adam/adbds.xpt`` and ``adam/adbds.csv`` into
     ``out_dir`` (each atomically; same data give the same bytes). Returns the paths written.
     """
+    return write_adam_files(dataset, participants, plan, Path(out_dir) / "adam")
+
+
+def write_adam_files(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, folder: Path) -> list[Path]:
+    """Write ``adsl.xpt``, ``adsl.csv``, ``adbds.xpt`` and ``adbds.csv`` into ``folder`` itself."""
     from analysis.core.output import write_bytes, write_table
 
-    folder = Path(out_dir) / "adam"
+    folder = Path(folder)
     written = []
     for name, frame, label in (
         ("ADSL", adam_adsl(participants, plan), "Subject-Level Analysis Dataset"),

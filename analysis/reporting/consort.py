@@ -132,6 +132,84 @@ def consort_flow(
 
     ``screening`` defaults to the plan's ``reporting.screening``. The randomised count is the
     number of rows of ``participants`` (every participant in it was randomised).
+
+    Parameters
+    ----------
+    participants
+        One row per randomised participant: ``participant_id, arm`` (``treatment`` /
+        ``control``), ``disposition``, ``disposition_reason``, the plan's covariates and
+        optionally a boolean ``received_intervention``.
+    dataset
+        The long analysis dataset (``participant_id, arm, outcome, visit, value, baseline``).
+    plan
+        The study plan: primary outcome, primary visit, primary model and covariates decide who
+        is analysed (:func:`analysis_population`).
+    screening
+        Assessed and excluded counts for the Enrollment box; they must add up to the randomised
+        count.
+
+    Returns
+    -------
+    ConsortFlow
+
+    Examples
+    --------
+    ``t2`` was lost to follow-up and ``c2`` withdrew, so neither has a week-8 value; ``c3`` has
+    no baseline, so the ANCOVA cannot use it:
+
+    >>> import pandas as pd
+    >>> from analysis.plan import ScreeningCounts, parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> participants = pd.DataFrame({
+    ...     "participant_id": ["t1", "t2", "t3", "c1", "c2", "c3"],
+    ...     "arm": ["treatment"] * 3 + ["control"] * 3,
+    ...     "disposition": ["completed", "lost_to_follow_up", "completed",
+    ...                     "completed", "withdrawn", "completed"],
+    ...     "disposition_reason": ["", "moved away", "", "", "adverse event", ""]})
+    >>> dataset = pd.DataFrame({
+    ...     "participant_id": participants["participant_id"].repeat(2).to_numpy(),
+    ...     "arm": participants["arm"].repeat(2).to_numpy(),
+    ...     "outcome": "pain", "visit": ["baseline", "week8"] * 6,
+    ...     "value": [7, 4, 6, None, 8, 5, 7, 6, 6, None, None, 5],
+    ...     "baseline": [7, 7, 6, 6, 8, 8, 7, 7, 6, 6, None, None]})
+    >>> screening = ScreeningCounts(assessed=9, excluded={"not eligible": 2, "declined": 1})
+    >>> flow = consort_flow(participants, dataset, plan, screening)
+    >>> flow.n("randomised"), flow.n("analysed", "treatment"), flow.n("analysed", "control")
+    (6, 2, 1)
+    >>> flow.reasons("excluded_from_analysis", "control")
+    [('missing baseline pain', 1), ('no week8 pain value', 1)]
+    >>> print(flow.counts.to_string(index=False))
+         level                  stage       arm                reason    n
+    Enrollment               assessed       all                          9
+    Enrollment               excluded       all                          3
+    Enrollment               excluded       all          not eligible    2
+    Enrollment               excluded       all              declined    1
+    Enrollment             randomised       all                          6
+    Allocation              allocated treatment                          3
+    Allocation               received treatment                       <NA>
+     Follow-up      lost_to_follow_up treatment                          1
+     Follow-up      lost_to_follow_up treatment            moved away    1
+     Follow-up           discontinued treatment                          0
+      Analysis               analysed treatment                          2
+      Analysis excluded_from_analysis treatment                          1
+      Analysis excluded_from_analysis treatment   no week8 pain value    1
+    Allocation              allocated   control                          3
+    Allocation               received   control                       <NA>
+     Follow-up      lost_to_follow_up   control                          0
+     Follow-up           discontinued   control                          1
+     Follow-up           discontinued   control         adverse event    1
+      Analysis               analysed   control                          1
+      Analysis excluded_from_analysis   control                          2
+      Analysis excluded_from_analysis   control missing baseline pain    1
+      Analysis excluded_from_analysis   control   no week8 pain value    1
     """
     need = [c for c in ("participant_id", "arm", "disposition", "disposition_reason") if c not in participants.columns]
     if need:

@@ -23,7 +23,53 @@ _STABLE = {"svg.hashsalt": "trialkit", "svg.fonttype": "path", "path.simplify": 
 
 
 def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
-    """Mean with its CI by arm across visit weeks, for one outcome, from :func:`describe` output."""
+    """Mean with its CI by arm across visit weeks, for one outcome, from :func:`describe` output.
+
+    Parameters
+    ----------
+    descriptives
+        :func:`analysis.stats.describe.describe` output (its ``value`` rows are drawn).
+    outcome
+        The outcome's name in the plan.
+    plan
+        The study plan (arm labels, the outcome's label, unit and direction).
+    ax
+        Axes to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> from analysis.plan import parse_plan
+    >>> from analysis.stats.describe import describe
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> dataset = pd.DataFrame({
+    ...     "outcome": "pain", "arm": ["treatment"] * 4 + ["control"] * 4,
+    ...     "visit": ["baseline", "baseline", "week8", "week8"] * 2,
+    ...     "visit_week": [0, 0, 8, 8] * 2, "baseline_flag": [True, True, False, False] * 2,
+    ...     "value": [7.0, 6.0, 4.0, 3.0, 7.0, 8.0, 6.0, 6.0],
+    ...     "change": [None, None, -3.0, -3.0, None, None, -1.0, -2.0]})
+    >>> ax = plot_trajectories(describe(dataset), "pain", plan)
+    >>> ax.get_title()
+    'Pain: mean and 95% CI by arm (lower is better)'
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['Placebo', 'Drug']
+    >>> [np.asarray(bars.lines[0].get_ydata()).tolist() for bars in ax.containers]  # the means
+    [[7.5, 6.0], [6.5, 3.5]]
+    >>> plt.close(ax.figure)
+    """
     ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
     rows = descriptives[(descriptives["variable"] == "value") & (descriptives["outcome"] == outcome)]
     spec = plan.outcome(outcome)
@@ -51,7 +97,50 @@ def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: 
 
 
 def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
-    """Distribution of change from baseline at the primary visit by arm (box + points)."""
+    """Distribution of change from baseline at the primary visit by arm (box + points).
+
+    Boxes show the median and quartiles; the points (every participant with a change, jittered
+    with a fixed seed) are drawn over them.
+
+    Parameters
+    ----------
+    dataset
+        The long analysis dataset (``outcome, visit, arm, change``).
+    outcome
+        The outcome's name in the plan.
+    plan
+        The study plan (primary visit, arm labels, the outcome's label and unit).
+    ax
+        Axes to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> dataset = pd.DataFrame({"outcome": "pain", "visit": "week8",
+    ...                         "arm": ["treatment"] * 3 + ["control"] * 3,
+    ...                         "change": [-3.0, -4.0, None, -1.0, -2.0, 0.0]})
+    >>> ax = plot_change_distribution(dataset, "pain", plan)
+    >>> ax.get_title(), [tick.get_text() for tick in ax.get_xticklabels()]
+    ('Pain: change at week8', ['Placebo', 'Drug'])
+    >>> [len(points.get_offsets()) for points in ax.collections]  # participants drawn per arm
+    [3, 2]
+    >>> plt.close(ax.figure)
+    """
     ax = ax or plt.subplots(figsize=(5.2, 4.2))[1]
     visit = plan.visits.primary
     rows = dataset[(dataset["outcome"] == outcome) & (dataset["visit"] == visit) & dataset["change"].notna()]
@@ -82,7 +171,59 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
 
 def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
     """Treatment minus control at every visit with its CI: the MMRM LS-mean differences, and the
-    ANCOVA adjusted difference at the primary visit beside them, from the models table."""
+    ANCOVA adjusted difference at the primary visit beside them, from the models table.
+
+    HC3 rows are left out (same estimate as the model-based row); the ANCOVA marker sits a
+    quarter week to the right of its visit.
+
+    Parameters
+    ----------
+    models
+        The models table (``models.csv``): ``outcome, visit, measure, estimate, ci_low, ci_high,
+        method``; rows with ``measure`` "LS-mean difference" and "adjusted mean difference" are
+        drawn.
+    outcome
+        The outcome's name in the plan.
+    plan
+        The study plan (visit weeks, arm labels, the outcome's unit and direction, CI level).
+    ax
+        Axes to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits:
+    ...   baseline: baseline
+    ...   followup: [{label: week4, week: 4}, {label: week8, week: 8}]
+    ...   primary: week8
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> models = pd.DataFrame({
+    ...     "outcome": "pain", "visit": ["week4", "week8", "week8"],
+    ...     "measure": ["LS-mean difference", "LS-mean difference", "adjusted mean difference"],
+    ...     "estimate": [-1.0, -1.8, -1.75], "ci_low": [-2.1, -3.0, -2.9],
+    ...     "ci_high": [0.1, -0.6, -0.6], "method": ["MMRM", "MMRM", "ANCOVA (OLS)"]})
+    >>> ax = plot_effects_by_visit(models, "pain", plan)
+    >>> ax.get_title()
+    'Pain: effect by visit (95% CI; below 0 favours treatment)'
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['MMRM (LS-mean difference)', 'ANCOVA (adjusted difference)']
+    >>> [np.asarray(bars.lines[0].get_xdata()).tolist() for bars in ax.containers]  # weeks
+    [[4.0, 8.0], [8.25]]
+    >>> plt.close(ax.figure)
+    """
     ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
     spec = plan.outcome(outcome)
     weeks = plan.visits.weeks
@@ -113,11 +254,28 @@ def figure_bytes(figure: plt.Figure, fmt: str, *, svg_text: bool = False) -> byt
     version, date or creator in the metadata and a fixed SVG id salt. ``svg_text`` keeps SVG text
     as text (editable) instead of paths. The one place trialkit renders a figure."""
     import io
+    import warnings
+
+    from analysis.reporting.glyphs import MISSING_GLYPH, make_drawable
 
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-    buffer = io.BytesIO()
+    # SVG text is drawn by the viewer's fonts: it stays as written. Otherwise a character no installed
+    # font has is drawn as '?' (said once, in trialkit's words), not as an empty box: in the text
+    # before drawing, then in the tick labels, which exist only once the figure has been drawn.
+    fix = not (svg_text and fmt == "svg")
     with plt.rc_context(_STABLE | ({"svg.fonttype": "none"} if svg_text else {})):
-        figure.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+        if fix:
+            make_drawable(figure)
+        for _attempt in range(2):
+            buffer = io.BytesIO()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                figure.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+            for w in caught:  # missing-glyph warnings are handled here; the others go on
+                if not MISSING_GLYPH.search(str(w.message)):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if not (fix and make_drawable(figure)):
+                break
     return buffer.getvalue()
 
 

@@ -31,7 +31,9 @@ import pandas as pd
 
 from analysis.checks.adverse_events import read_adverse_events
 from analysis.core.errors import UsageError
+from analysis.core.notices import records_warnings
 from analysis.core.output import staged_directory, write_bytes, write_table, write_text
+from analysis.plan.inputs import plan_inputs
 from analysis.reporting import adverse_events as adverse
 from analysis.reporting import consort, nih, retention, table1
 from analysis.reporting.figures import save_figure
@@ -191,6 +193,7 @@ def _primary_n(trial) -> tuple[int, int, str]:
     return fit.n_treatment, fit.n_control, "analysis.stats.models.plan_models.fit_plan_mmrm"
 
 
+@records_warnings  # its manifest lists the notices of the report (library warnings in trialkit's words)
 def write_grant_report(
     trial,
     period_end: str,
@@ -242,7 +245,7 @@ def write_grant_report(
 
     events = read_adverse_events(trial.loaded, participants)
     out_dir = Path(out_dir)
-    with staged_directory(out_dir) as staging:
+    with staged_directory(out_dir, inputs=plan_inputs(trial.loaded), kind="grant-report") as staging:
         tables, figures = staging / "tables", staging / "figures"
         written: list[Path] = []
         # Table 1

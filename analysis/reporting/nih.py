@@ -78,6 +78,61 @@ def enrollment_table(participants: pd.DataFrame, mapping: NihMapping, source: st
     Rows: ``mapping.race_categories`` then ``Total`` (column ``Racial Categories``). Columns:
     ``f"{ethnicity} | {sex}"`` for every ethnicity x sex category pair, in the mapping's order,
     then ``Total``. Every category appears even when its count is 0.
+
+    Parameters
+    ----------
+    participants
+        One row per participant with ``participant_id, race, ethnicity, sex`` in the data's codes.
+    mapping
+        The plan's ``reporting.nih``: data code -> NIH category (a missing value is the code ``""``).
+    source
+        File name used in failure rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``Racial Categories``, one ``Int64`` column per ethnicity x sex pair, and ``Total``.
+
+    Raises
+    ------
+    DataError
+        Listing every code the mapping does not cover (rows numbered as in a CSV with a header).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.plan import NihMapping
+    >>> mapping = NihMapping(
+    ...     race={"W": "White", "B": "Black or African American", "": "Unknown or Not Reported"},
+    ...     ethnicity={"N": "Not Hispanic or Latino", "H": "Hispanic or Latino"},
+    ...     sex={"F": "Female", "M": "Male"})
+    >>> participants = pd.DataFrame({"participant_id": ["p1", "p2", "p3", "p4", "p5"],
+    ...                              "race": ["W", "W", "B", None, "W"],
+    ...                              "ethnicity": ["N", "H", "N", "N", "N"],
+    ...                              "sex": ["F", "M", "F", "F", "M"]})
+    >>> table = enrollment_table(participants, mapping)
+    >>> len(table.columns), table.columns[1]
+    (11, 'Not Hispanic or Latino | Female')
+    >>> print(table[["Racial Categories", "Not Hispanic or Latino | Female", "Total"]].to_string(index=False))
+                            Racial Categories  Not Hispanic or Latino | Female  Total
+                American Indian/Alaska Native                                0      0
+                                        Asian                                0      0
+    Native Hawaiian or Other Pacific Islander                                0      0
+                    Black or African American                                1      1
+                                        White                                1      3
+                           More than One Race                                0      0
+                      Unknown or Not Reported                                1      1
+                                        Total                                3      5
+
+    A code the mapping does not cover is an error, never a silent "Unknown":
+
+    >>> participants.loc[4, "sex"] = "X"
+    >>> try:
+    ...     enrollment_table(participants, mapping)
+    ... except DataError as error:
+    ...     print(error.failures[["row", "column", "value"]].to_string(index=False))
+     row column value
+       6    sex     X
     """
     cats = map_nih_categories(participants, mapping, source)
     rows = list(mapping.race_categories)

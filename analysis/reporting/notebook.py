@@ -104,6 +104,21 @@ def render_notebook(template: Path, parameters: Mapping[str, object], out_html: 
         except papermill.PapermillExecutionError as exc:
             raise NotebookError(f"{template.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
         notebook = nbformat.read(str(executed), as_version=4)
+    _keep_stderr_out_of_the_report(notebook, template.name)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook)
     return write_bytes(Path(out_html), body.encode("utf-8"))
+
+
+def _keep_stderr_out_of_the_report(notebook, name: str) -> None:
+    """Library warnings the kernel printed (stderr) are not part of the report: each becomes a
+    notice of the run, in trialkit's words (:func:`analysis.core.notices.replay_warnings`)."""
+    from analysis.core.notices import replay_warnings
+
+    for cell in notebook.cells:
+        outputs = cell.get("outputs", [])
+        stderr = [o for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        for output in stderr:
+            replay_warnings(str(output.get("text", "")), f"the {name} notebook")
+        if stderr:
+            cell["outputs"] = [o for o in outputs if o not in stderr]

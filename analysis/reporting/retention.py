@@ -96,7 +96,60 @@ def retention_table(participants: pd.DataFrame, dataset: pd.DataFrame, plan: Pla
     Columns ``arm, visit, visit_week, n_enrolled, n_due, n_attended, percent_attended`` where
     ``n_enrolled`` counts participants enrolled by the period end, ``n_due`` those whose visit
     date (enrolled_on + 7 x week days) is on or before it, and ``percent_attended`` =
-    100 x n_attended / n_due (NaN when none is due).
+    100 x n_attended / n_due (NaN when none is due). A participant attended a visit when any
+    outcome has a value there.
+
+    Parameters
+    ----------
+    participants
+        One row per participant: ``participant_id, arm, enrolled_on`` (YYYY-MM-DD).
+    dataset
+        The long analysis dataset (``participant_id, visit, value``).
+    plan
+        The study plan (visit labels and weeks).
+    period_end
+        Last day of the reporting period (a date or ``"YYYY-MM-DD"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per arm x visit, in plan order.
+
+    Examples
+    --------
+    ``t2``'s week-8 visit is not yet due on 1 March; ``c1`` missed week 4; ``c2`` enrolled later:
+
+    >>> import pandas as pd
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits:
+    ...   baseline: baseline
+    ...   followup: [{label: week4, week: 4}, {label: week8, week: 8}]
+    ...   primary: week8
+    ... outcomes:
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower}
+    ... ''')
+    >>> participants = pd.DataFrame({
+    ...     "participant_id": ["t1", "t2", "c1", "c2"],
+    ...     "arm": ["treatment", "treatment", "control", "control"],
+    ...     "enrolled_on": ["2024-01-01", "2024-02-01", "2024-01-02", "2024-03-15"]})
+    >>> dataset = pd.DataFrame({
+    ...     "participant_id": ["t1", "t1", "t1", "t2", "t2", "c1", "c1"],
+    ...     "visit": ["baseline", "week4", "week8", "baseline", "week4", "baseline", "week8"],
+    ...     "value": [7.0, 5.0, 4.0, 6.0, 5.0, 8.0, 7.0]})
+    >>> table = retention_table(participants, dataset, plan, period_end="2024-03-01")
+    >>> print(table.to_string(index=False))
+          arm    visit  visit_week  n_enrolled  n_due  n_attended  percent_attended
+    treatment baseline         0.0           2      2           2             100.0
+    treatment    week4         4.0           2      2           2             100.0
+    treatment    week8         8.0           2      1           1             100.0
+      control baseline         0.0           1      1           1             100.0
+      control    week4         4.0           1      1           0               0.0
+      control    week8         8.0           1      1           1             100.0
     """
     end = _period_end(period_end)
     need = [c for c in ("participant_id", "visit", "value") if c not in dataset.columns]

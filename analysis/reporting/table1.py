@@ -65,7 +65,47 @@ def table1_stats(participants: pd.DataFrame, variables: Sequence[Table1Variable]
     median, q1, q3`` where ``row`` is ``"N"`` (participants in the group), ``"summary"`` (continuous:
     mean, SD, median, quartiles over non-missing values; ``n`` = non-missing), ``"level"``
     (categorical: ``n`` with the level, ``denominator`` = non-missing, ``percent`` = 100 n / denominator)
-    or ``"missing"`` (``n`` missing). SD uses ddof = 1.
+    or ``"missing"`` (``n`` missing). SD uses ddof = 1; quartiles use linear interpolation (R's
+    ``quantile`` type 7).
+
+    Parameters
+    ----------
+    participants
+        One row per participant with ``arm`` (``treatment`` / ``control``) and every variable.
+    variables
+        The Table 1 rows (the plan's ``reporting.table1``): column name, label, kind.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long form, one row per variable x row (x level) x group, unrounded.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.plan import Table1Variable
+    >>> participants = pd.DataFrame({
+    ...     "arm": ["treatment"] * 3 + ["control"] * 3,
+    ...     "age": [40, 50, 60, 45, 55, None],
+    ...     "sex": ["F", "F", "M", "F", "M", "M"]})
+    >>> variables = [Table1Variable(name="age", label="Age (years)", kind="continuous"),
+    ...              Table1Variable(name="sex", label="Sex", kind="categorical")]
+    >>> summary = table1_stats(participants, variables)
+    >>> shown = ["variable", "row", "level", "group", "n", "percent", "mean", "sd"]
+    >>> print(summary.loc[summary["group"] != "overall", shown].round(1).to_string(index=False))
+    variable     row level     group  n  percent  mean   sd
+                   N   NaN treatment  3      NaN   NaN  NaN
+                   N   NaN   control  3      NaN   NaN  NaN
+         age summary   NaN treatment  3      NaN  50.0 10.0
+         age missing   NaN treatment  0      NaN   NaN  NaN
+         age summary   NaN   control  2      NaN  50.0  7.1
+         age missing   NaN   control  1      NaN   NaN  NaN
+         sex   level     F treatment  2     66.7   NaN  NaN
+         sex   level     M treatment  1     33.3   NaN  NaN
+         sex missing   NaN treatment  0      NaN   NaN  NaN
+         sex   level     F   control  1     33.3   NaN  NaN
+         sex   level     M   control  2     66.7   NaN  NaN
+         sex missing   NaN   control  0      NaN   NaN  NaN
     """
     _check_columns(participants, variables)
     groups = _groups(participants)
@@ -170,6 +210,49 @@ def table1_display(
 
     Continuous variables get "Mean (SD)" and "Median [Q1, Q3]" lines; categorical variables one
     "n (%)" line per level; every variable a "Missing" line. Rounding happens only here.
+    "Std. difference" is the standardised difference between arms, not a p-value (Austin 2009;
+    Yang & Dalton 2012): (mean_T - mean_C) / sqrt((s_T^2 + s_C^2) / 2) for a continuous variable,
+    the multivariate form over the levels for a categorical one (see the module docstring).
+
+    Parameters
+    ----------
+    participants, variables
+        As in :func:`table1_stats`.
+    arm_labels
+        ``{"treatment": ..., "control": ...}`` column headings (default Treatment, Control).
+    digits
+        Decimals of means, SDs, quantiles and percentages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text cells: ``Characteristic``, one column per arm and ``Overall`` (headed with their n),
+        ``Std. difference``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.plan import Table1Variable
+    >>> participants = pd.DataFrame({
+    ...     "arm": ["treatment"] * 3 + ["control"] * 3,
+    ...     "age": [40, 50, 60, 45, 55, None],
+    ...     "sex": ["F", "F", "M", "F", "M", "M"]})
+    >>> variables = [Table1Variable(name="age", label="Age (years)", kind="continuous"),
+    ...              Table1Variable(name="sex", label="Sex", kind="categorical")]
+    >>> table = table1_display(participants, variables, {"treatment": "Drug", "control": "Placebo"})
+    >>> print(table.to_string(index=False))
+       Characteristic      Drug (n = 3)   Placebo (n = 3)   Overall (n = 6) Std. difference
+          Age (years)                                                                  0.00
+            Mean (SD)       50.0 (10.0)        50.0 (7.1)        50.0 (7.9)
+      Median [Q1, Q3] 50.0 [45.0, 55.0] 50.0 [47.5, 52.5] 50.0 [45.0, 55.0]
+              Missing                 0                 1                 1
+           Sex, n (%)                                                                  0.71
+                    F         2 (66.7%)         1 (33.3%)         3 (50.0%)
+                    M         1 (33.3%)         2 (66.7%)         3 (50.0%)
+              Missing                 0                 0                 0
+
+    For sex, (1/3 - 2/3) / sqrt((2/9 + 2/9) / 2) = -0.71; a categorical variable's row shows the
+    non-negative multivariate value, which equals its absolute value for two levels.
     """
     stats = table1_stats(participants, variables)
     smd = standardised_differences(participants, variables)

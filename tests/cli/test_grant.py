@@ -33,7 +33,8 @@ def test_power_simulation_writes_table_and_curves(tmp_path, capsys):
     table = pd.read_csv(out / "power.csv")
     sim = table[table["method"].str.startswith("simulated")].iloc[0]
     assert (sim["n_sims"], sim["seed"]) == (400, 7)
-    assert {p.name for p in out.iterdir()} == {"power.csv", "power_curve.csv", "power_curve.png", "power_curve.svg", "manifest.json"}
+    assert {p.name for p in out.iterdir()} == {"power.csv", "power_curve.csv", "power_curve.png", "power_curve.svg", "manifest.json",
+                                                ".trialkit-output"}
 
 
 @pytest.mark.parametrize(

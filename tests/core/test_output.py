@@ -26,11 +26,11 @@ def test_table_bytes_are_stable_and_safe():
 
 def test_staged_directory_replaces_only_on_success(tmp_path):
     out = tmp_path / "run"
-    with staged_directory(out) as stage:
+    with staged_directory(out, inputs=()) as stage:
         (stage / "a.txt").write_text("first")
         (stage / "manifest.json").write_text("{}")
     assert (out / "a.txt").read_text() == "first"
-    with pytest.raises(RuntimeError), staged_directory(out) as stage:
+    with pytest.raises(RuntimeError), staged_directory(out, inputs=()) as stage:
         (stage / "a.txt").write_text("second")
         raise RuntimeError("stage failed")
     assert (out / "a.txt").read_text() == "first"
@@ -49,7 +49,7 @@ def test_a_folder_that_is_not_a_trialkit_output_is_never_replaced(tmp_path):
     documents = tmp_path / "documents"
     documents.mkdir()
     (documents / "thesis.docx").write_text("years of work")
-    with pytest.raises(UsageError, match="not a trialkit output"), staged_directory(documents) as stage:
+    with pytest.raises(UsageError, match="not a trialkit output"), staged_directory(documents, inputs=()) as stage:
         (stage / "manifest.json").write_text("{}")
     assert (documents / "thesis.docx").read_text() == "years of work"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["documents"]
@@ -58,9 +58,10 @@ def test_a_folder_that_is_not_a_trialkit_output_is_never_replaced(tmp_path):
 def test_an_empty_folder_or_an_earlier_output_may_be_replaced(tmp_path):
     for name in ("empty", "earlier"):
         (tmp_path / name).mkdir()
-    (tmp_path / "earlier" / "manifest.json").write_text("{}")
+    # an output from before the .trialkit-output marker: trialkit's manifest.json (transition rule)
+    (tmp_path / "earlier" / "manifest.json").write_text('{"trialkit_version": "0.1.0"}')
     for name in ("empty", "earlier"):
-        with staged_directory(tmp_path / name) as stage:
+        with staged_directory(tmp_path / name, inputs=()) as stage:
             (stage / "manifest.json").write_text('{"new": true}')
         assert (tmp_path / name / "manifest.json").read_text() == '{"new": true}'
 

@@ -82,9 +82,10 @@ def test_manifest_records_what_a_rerun_needs(two_runs):
     assert manifest["seed"] == 20231112
     assert set(manifest["packages"]) == set(PACKAGES)
     assert manifest["python"] == sys.version.split()[0]
-    # every file written is listed with its hash (the manifest itself excepted)
+    # every file written is listed with its hash (the manifest itself and the folder's trialkit marker excepted)
     listed = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
-    on_disk = {name: hashlib.sha256(data).hexdigest() for name, data in _files(second).items() if name != "manifest.json"}
+    on_disk = {name: hashlib.sha256(data).hexdigest() for name, data in _files(second).items()
+               if name not in {"manifest.json", ".trialkit-output"}}
     assert listed == on_disk
 
 

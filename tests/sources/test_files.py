@@ -65,8 +65,8 @@ def test_utf8_bom_is_transparent(small_trial):
 @pytest.mark.parametrize(
     ("content", "rule", "row"),
     [
-        (b"", "file is empty", ""),
-        (b"participant_id,arm,age,disposition\n", "has data rows", ""),
+        (b"", "file is empty", 1),
+        (b"participant_id,arm,age,disposition\n", "file is empty", 1),
         (b"participant_id,arm,age,disposition\nP1,T,40,completed\nP2,C\n", "has 4 fields like the header", 3),
         (b"participant_id;arm;age;disposition\nP1;T;40;completed\n", "delimiter is ','", 1),
         ("participant_id,arm,age,disposition\nP1,T,40,compl\xe9ted\n".encode("latin-1"), "text encoding is utf-8", 2),

@@ -70,7 +70,7 @@ def central_values(plan: PublishedTrial | PublishedCase) -> dict[str, float]:
     return {key: a.value for key, a in assumptions_of(plan)}
 
 
-def _values(plan: PublishedTrial | PublishedCase, overrides: dict[str, float] | None) -> dict[str, float]:
+def assumption_values(plan: PublishedTrial | PublishedCase, overrides: dict[str, float] | None) -> dict[str, float]:
     values = central_values(plan)
     for key, value in (overrides or {}).items():
         if key not in values:
@@ -220,7 +220,7 @@ def implied_arms(
     when the paper printed the control arm's percent change (then it is read like the treatment's).
     The control change may be NaN when a reading has no solution (responder proportion outside (0, 1)).
     """
-    v = _values(plan, values)
+    v = assumption_values(plan, values)
     spec = plan.outcome(outcome)
     _, _, n_t, n_c = arm_sizes(plan.sample_size, v["treatment_fraction"], v["dropout"])
     mu, sd, r = v[f"{outcome}.baseline_mean"], v[f"{outcome}.baseline_sd"], v[f"{outcome}.pre_post_r"]

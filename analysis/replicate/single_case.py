@@ -9,7 +9,7 @@ import pandas as pd
 
 from analysis.core.errors import UsageError
 from analysis.plan.published import PublishedCase
-from analysis.replicate.claims import _values
+from analysis.replicate.claims import assumption_values
 
 # --------------------------------------------------------------------------------------------
 # Single case
@@ -61,7 +61,7 @@ def case_restoration(normative: float, pre: float, percent_restored: float, mdc:
 
 def case_table(plan: PublishedCase, values: dict[str, float] | None = None) -> pd.DataFrame:
     """The case result at the central assumptions (or ``values``) as a one-row table."""
-    v = _values(plan, values)
+    v = assumption_values(plan, values)
     return pd.DataFrame([asdict(case_restoration(v["normative"], v["pre"], plan.restored.value, v["mdc"]))])
 
 

@@ -56,7 +56,7 @@ from analysis.stats.effects import (
 )
 from analysis.stats.effects import conversions as cv
 from analysis.stats.effects.bootstrap import BootstrapResult, bootstrap_ci
-from analysis.stats.effects.participant_bootstrap import _ratio_batch
+from analysis.stats.effects.participant_bootstrap import ratio_of_means_batch
 from analysis.stats.meta import (
     estimate_tau2,
     generalized_q,
@@ -285,8 +285,8 @@ def test_hedges_g_bootstrap(x, y, method, seed):
 @SLOW
 @given(x=samples(), y=samples(), seed=st.integers(0, 2**32 - 1))
 def test_bootstrap_ratio_of_means(x, y, seed):
-    check_bootstrap(call(bootstrap_ci, [x, y], _ratio_batch, n_boot=200, seed=seed, method="bca"))
-    check_bootstrap(call(bootstrap_ci, [x, y], _ratio_batch, n_boot=200, seed=seed, method="percentile"))
+    check_bootstrap(call(bootstrap_ci, [x, y], ratio_of_means_batch, n_boot=200, seed=seed, method="bca"))
+    check_bootstrap(call(bootstrap_ci, [x, y], ratio_of_means_batch, n_boot=200, seed=seed, method="percentile"))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from analysis.core.errors import ModelError, UsageError
 from analysis.stats import power as pw
 from analysis.stats.effects import bootstrap as boot
 from analysis.stats.effects import hedges_g_bootstrap, smd_noncentral_ci
-from analysis.stats.effects.participant_bootstrap import _hedges_g_batch, _ratio_batch
+from analysis.stats.effects.participant_bootstrap import _hedges_g_batch, ratio_of_means_batch
 from analysis.stats.meta import estimate_tau2, pool
 from analysis.stats.meta import tau2 as tau2_module
 from analysis.stats.models.imputation import impute_outcome
@@ -110,7 +110,7 @@ def test_bca_interval_identical_under_a_tiny_budget(small_budget):
 
 @pytest.mark.parametrize("statistic, samples", [
     (_hedges_g_batch, [X - 0.2, Y - 0.2]),
-    (_ratio_batch, [X + 3.0, Y + 2.0]),
+    (ratio_of_means_batch, [X + 3.0, Y + 2.0]),
     (paired_change_mean, [np.column_stack([X, X + 0.5])]),
 ])
 def test_chunked_jackknife_equals_the_quadratic_construction_bitwise(small_budget, statistic, samples):
@@ -122,7 +122,7 @@ def test_chunked_jackknife_equals_the_quadratic_construction_bitwise(small_budge
 
 @pytest.mark.parametrize("statistic, samples", [
     (_hedges_g_batch, [X - 0.2, Y - 0.2]),
-    (_ratio_batch, [X + 3.0, Y + 2.0]),
+    (ratio_of_means_batch, [X + 3.0, Y + 2.0]),
 ])
 def test_exact_leave_one_out_formula_equals_direct_jackknife(monkeypatch, statistic, samples):
     direct = boot.jackknife_values(samples, statistic)

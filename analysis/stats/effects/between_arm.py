@@ -15,13 +15,13 @@ from analysis.core.tidy import check_ci_level
 from analysis.stats.effects.common import (
     SMD_VTYPES,
     EffectSize,
-    _pooled_sd,
-    _wald,
     hedges_j,
     input_problem,
     not_estimable,
     overflow_checked,
+    pooled_sd_of_arms,
     square,
+    wald_effect,
 )
 
 
@@ -56,8 +56,8 @@ def mean_difference(
     if vtype in ("LS", "UB"):
         vi = square(sd1) / n1 + square(sd2) / n2
     else:
-        vi = square(_pooled_sd(n1, sd1, n2, sd2)) * (1 / n1 + 1 / n2)
-    return _wald("MD", m1 - m2, vi, ci_level, method)
+        vi = square(pooled_sd_of_arms(n1, sd1, n2, sd2)) * (1 / n1 + 1 / n2)
+    return wald_effect("MD", m1 - m2, vi, ci_level, method)
 
 
 def _smd_variance(
@@ -117,21 +117,21 @@ def standardized_mean_difference(
         problem = "not computed: Hedges' J(n1 + n2 - 2) needs n1 + n2 > 3"
     if problem:
         return not_estimable(measure, check_ci_level(ci_level), method, problem)
-    di = (m1 - m2) / _pooled_sd(n1, sd1, n2, sd2)
+    di = (m1 - m2) / pooled_sd_of_arms(n1, sd1, n2, sd2)
     cmi = hedges_j(mi) if correct else 1.0
     yi = cmi * di
     if not math.isfinite(yi):
-        return _wald(measure, yi, math.nan, ci_level, method)
+        return wald_effect(measure, yi, math.nan, ci_level, method)
     with np.errstate(over="ignore", invalid="ignore"):
         vi = _smd_variance(vtype, n1, n2, yi, di, cmi, mi, n1 + n2)
-    return _wald(measure, yi, vi, ci_level, method)
+    return wald_effect(measure, yi, vi, ci_level, method)
 
 
 def _smd_problem(n1: float, sd1: float, n2: float, sd2: float) -> str | None:
     """Why a pooled-SD standardised difference cannot be computed, or None."""
     if n1 + n2 <= 2:
         return "not computed: n1 + n2 must exceed 2 for a pooled SD"
-    if _pooled_sd(n1, sd1, n2, sd2) == 0:
+    if pooled_sd_of_arms(n1, sd1, n2, sd2) == 0:
         return "not computed: the pooled SD is 0 (no variation within either arm), so the SMD is undefined"
     return None
 
@@ -173,7 +173,7 @@ def glass_delta(
         return not_estimable("glass_delta", check_ci_level(ci_level), method, problem)
     di = (m1 - m2) / sd2
     vi = 1 / n1 + 1 / n2 + square(di) / (2 * n2)
-    return _wald("glass_delta", di, vi, ci_level, method)
+    return wald_effect("glass_delta", di, vi, ci_level, method)
 
 
 @overflow_checked
@@ -216,12 +216,12 @@ def smd_heteroscedastic(
     s = math.sqrt((sd1**2 + sd2**2) / 2)
     yi = cmi * (m1 - m2) / s
     if not math.isfinite(yi):
-        return _wald("SMDH", yi, math.nan, ci_level, method)
+        return wald_effect("SMDH", yi, math.nan, ci_level, method)
     try:
         vi = _smdh_variance(vtype, n1, n2, sd1, sd2, s, yi)
     except OverflowError:
         vi = math.inf
-    return _wald("SMDH", yi, vi, ci_level, method)
+    return wald_effect("SMDH", yi, vi, ci_level, method)
 
 
 def _smdh_variance(vtype: str, n1: float, n2: float, sd1: float, sd2: float, s: float, yi: float) -> float:
@@ -268,7 +268,7 @@ def log_ratio_of_means(
     ratio = m1 / m2
     yi = math.log(ratio) if 0 < ratio < math.inf else math.log(m1) - math.log(m2)
     vi = _relative_variance(sd1, m1, n1) + _relative_variance(sd2, m2, n2)
-    return _wald("ROM", yi, vi, ci_level, method)
+    return wald_effect("ROM", yi, vi, ci_level, method)
 
 
 def _relative_variance(sd: float, m: float, n: float) -> float:
@@ -371,7 +371,7 @@ def smd_noncentral_ci(
     if not math.isfinite(wald.estimate):
         return not_estimable(wald.measure, ci_level, method, wald.note or "not computed")
     scale = math.sqrt(1 / n1 + 1 / n2)
-    di = (m1 - m2) / _pooled_sd(n1, sd1, n2, sd2)
+    di = (m1 - m2) / pooled_sd_of_arms(n1, sd1, n2, sd2)
     t = di / scale
     lo, hi = _ncp_interval(t, n1 + n2 - 2, ci_level)
     note = None

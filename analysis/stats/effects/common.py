@@ -2,8 +2,8 @@
 
 Owns the measure and variance-type vocabularies (``MEASURES``, ``BETWEEN_MEASURES``,
 ``WITHIN_MEASURES``, ``SMD_VTYPES``, ``SMC_VTYPES``), the frozen :class:`EffectSize` result, the
-Wald-interval constructor ``_wald``, the exact small-sample factor :func:`hedges_j` and the pooled
-SD ``_pooled_sd`` used by the between-arm and pre-post modules.
+Wald-interval constructor ``wald_effect``, the exact small-sample factor :func:`hedges_j` and the pooled
+SD ``pooled_sd_of_arms`` used by the between-arm and pre-post modules.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class EffectSize:
     note: str | None = None
 
 
-def _wald(
+def wald_effect(
     measure: str, yi: float, vi: float, ci_level: float, method: str, note: str | None = None
 ) -> EffectSize:
     """``yi -/+ z sqrt(vi)``; a non-finite estimate or variance gives NaN with a ``note`` saying why."""
@@ -129,7 +129,7 @@ def overflow_checked(function):
     """Run an arm-summary estimator with NumPy's overflow warnings off.
 
     The estimators take Python or NumPy floats; with values near the float limits a difference or
-    a square can overflow. No such value is returned as it is: :func:`_wald`, :func:`not_estimable`
+    a square can overflow. No such value is returned as it is: :func:`wald_effect`, :func:`not_estimable`
     and the explicit checks of each estimator turn a result outside the floating-point range into
     NaN with a ``note`` saying so, so NumPy's warning would only repeat it to the user.
     """
@@ -161,7 +161,7 @@ def hedges_j(df: float) -> float:
     return min(1.0, float(special.poch((df - 1) / 2, 0.5)) / math.sqrt(df / 2))  # J < 1; rounding at df ~ 1e308
 
 
-def _pooled_sd(n1: float, sd1: float, n2: float, sd2: float) -> float:
+def pooled_sd_of_arms(n1: float, sd1: float, n2: float, sd2: float) -> float:
     """``sqrt(((n1-1) sd1^2 + (n2-1) sd2^2) / (n1+n2-2))``; NaN when ``n1 + n2 <= 2``.
 
     SDs whose squares overflow or underflow (1e300, 1e-300) are rescaled by the larger SD first,

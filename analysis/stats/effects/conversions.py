@@ -174,7 +174,7 @@ def mean_from_median_range(minimum: ArrayLike, median: ArrayLike, maximum: Array
         return _out((a + 2 * m + b) / 4)
 
 
-def _check_r(r: np.ndarray) -> np.ndarray:
+def check_correlation(r: np.ndarray) -> np.ndarray:
     if np.any(np.abs(r) > 1):
         raise UsageError("correlation must lie in [-1, 1]")
     return r
@@ -189,7 +189,7 @@ def sd_change_from_sds(sd_baseline: ArrayLike, sd_final: ArrayLike, r: ArrayLike
     3.0
     """
     sb, sf = _arr("sd_baseline", sd_baseline, minimum=0), _arr("sd_final", sd_final, minimum=0)
-    rr = _check_r(_arr("r", r))
+    rr = check_correlation(_arr("r", r))
     scale, (b, f) = _scaled(sb, sf)
     # rounding can make the radicand a hair below 0 (r = 1, equal SDs): that is 0
     return _out(scale * np.sqrt(np.maximum(b**2 + f**2 - 2 * rr * b * f, 0.0)))

@@ -1,7 +1,7 @@
 """Participant data: bootstrap statistics, vectorised over resamples.
 
 Owns :func:`hedges_g_bootstrap` (BCa or percentile CI of Hedges' g, stratified by arm), its batch
-statistic ``_hedges_g_batch`` and ``_ratio_batch`` (ratio of mean changes, used by the
+statistic ``_hedges_g_batch`` and ``ratio_of_means_batch`` (ratio of mean changes, used by the
 ratio-of-improvements bootstrap rows of :mod:`analysis.stats.effects.trial_table`).
 """
 
@@ -106,14 +106,14 @@ def hedges_g_bootstrap(
     )
 
 
-def _ratio_batch(t: np.ndarray, c: np.ndarray) -> np.ndarray:
+def ratio_of_means_batch(t: np.ndarray, c: np.ndarray) -> np.ndarray:
     # A resample whose control change is exactly 0 has an unbounded ratio: +/-inf is its value.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return t.mean(axis=-1) / c.mean(axis=-1)
 
 
 def _ratio_loo(g: int, samples: Sequence[np.ndarray]) -> np.ndarray:
-    """Exact leave-one-out values of :func:`_ratio_batch` for sample ``g``, in O(n)."""
+    """Exact leave-one-out values of :func:`ratio_of_means_batch` for sample ``g``, in O(n)."""
     t, c = samples
     a = t if g == 0 else c
     mean_loo = a.mean() - (a - a.mean()) / (a.size - 1)
@@ -121,4 +121,4 @@ def _ratio_loo(g: int, samples: Sequence[np.ndarray]) -> np.ndarray:
         return mean_loo / c.mean() if g == 0 else t.mean() / mean_loo
 
 
-_ratio_batch.leave_one_out = _ratio_loo  # type: ignore[attr-defined]
+ratio_of_means_batch.leave_one_out = _ratio_loo  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Within an arm (pre -> post); metafor convention: 1 = post, 2 = pre, yi = m1 - m2.
 
 Owns :func:`change_sd`, MC (:func:`mean_change`), SMCC (:func:`smcc`), SMCR (:func:`smcr`), the
-correlation check ``_check_r`` and Morris (2008) :func:`d_ppc2` (pretest-posttest-control).
+correlation check ``check_correlation`` and Morris (2008) :func:`d_ppc2` (pretest-posttest-control).
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from analysis.core.tidy import check_ci_level
 from analysis.stats.effects.common import (
     SMC_VTYPES,
     EffectSize,
-    _pooled_sd,
-    _wald,
     hedges_j,
     input_problem,
     not_estimable,
     overflow_checked,
+    pooled_sd_of_arms,
     square,
+    wald_effect,
 )
 
 
-def _check_r(r: float) -> None:
+def check_correlation(r: float) -> None:
     if not -1 <= r <= 1:
         raise UsageError(f"a correlation must lie in [-1, 1], got {r}")
 
@@ -86,8 +86,8 @@ def mean_change(
     problem = input_problem(n=n, m_post=m_post, m_pre=m_pre, sd_post=sd_post, sd_pre=sd_pre, r=r)
     if problem:
         return not_estimable("MC", check_ci_level(ci_level), method, problem)
-    _check_r(r)
-    return _wald("MC", m_post - m_pre, square(_change_sd(sd_post, sd_pre, r)) / n, ci_level, method)
+    check_correlation(r)
+    return wald_effect("MC", m_post - m_pre, square(_change_sd(sd_post, sd_pre, r)) / n, ci_level, method)
 
 
 def _smc_variance(
@@ -134,7 +134,7 @@ def smcc(
     method = f"standardised mean change, change-score SD (metafor SMCC, exact J, vtype {vtype}), Wald CI"
     problem = input_problem(n=n, m_post=m_post, m_pre=m_pre, sd_post=sd_post, sd_pre=sd_pre, r=r)
     if not problem:
-        _check_r(r)
+        check_correlation(r)
         if n <= 2:
             problem = "not computed: Hedges' J(n - 1) needs n > 2"
         elif _change_sd(sd_post, sd_pre, r) == 0:
@@ -144,7 +144,7 @@ def smcc(
     di = (m_post - m_pre) / _change_sd(sd_post, sd_pre, r)
     cmi = hedges_j(n - 1)
     yi = cmi * di
-    return _wald("SMCC", yi, _smc_variance_safe(vtype, n, r, yi, di, cmi, False), ci_level, method)
+    return wald_effect("SMCC", yi, _smc_variance_safe(vtype, n, r, yi, di, cmi, False), ci_level, method)
 
 
 @overflow_checked
@@ -173,7 +173,7 @@ def smcr(
     method = f"standardised mean change, pretest SD (metafor SMCR, exact J, vtype {vtype}), Wald CI"
     problem = input_problem(n=n, m_post=m_post, m_pre=m_pre, sd_pre=sd_pre, r=r)
     if not problem:
-        _check_r(r)
+        check_correlation(r)
         if n <= 2:
             problem = "not computed: Hedges' J(n - 1) needs n > 2"
         elif sd_pre == 0:
@@ -183,7 +183,7 @@ def smcr(
     di = (m_post - m_pre) / sd_pre
     cmi = hedges_j(n - 1)
     yi = cmi * di
-    return _wald("SMCR", yi, _smc_variance_safe(vtype, n, r, yi, di, cmi, True), ci_level, method)
+    return wald_effect("SMCR", yi, _smc_variance_safe(vtype, n, r, yi, di, cmi, True), ci_level, method)
 
 
 def _check_vtype(vtype: str) -> None:
@@ -241,10 +241,10 @@ def d_ppc2(
         n_c=n_c, pre_c=pre_c, post_c=post_c, sd_pre_c=sd_pre_c, r=r,
     )
     if not problem:
-        _check_r(r)
+        check_correlation(r)
         if n_t + n_c <= 2:
             problem = "not computed: n_t + n_c must exceed 2 for a pooled pretest SD"
-        elif _pooled_sd(n_t, sd_pre_t, n_c, sd_pre_c) == 0:
+        elif pooled_sd_of_arms(n_t, sd_pre_t, n_c, sd_pre_c) == 0:
             problem = "not computed: the pooled pretest SD is 0, so d_ppc2 is undefined"
     if problem:
         return not_estimable("d_ppc2", check_ci_level(ci_level), method, problem)
@@ -252,14 +252,14 @@ def d_ppc2(
     if 4 * (big_n - 2) - 1 == 0:  # only for a fractional n_t + n_c = 2.25
         return not_estimable("d_ppc2", ci_level, method, "not computed: c_p is undefined for n_t + n_c = 2.25")
     cp = 1 - 3 / (4 * (big_n - 2) - 1)
-    sp = _pooled_sd(n_t, sd_pre_t, n_c, sd_pre_c)
+    sp = pooled_sd_of_arms(n_t, sd_pre_t, n_c, sd_pre_c)
     d = cp * ((post_t - pre_t) - (post_c - pre_c)) / sp
     k = big_n / (n_t * n_c)
     if not math.isfinite(d):
-        return _wald("d_ppc2", d, math.nan, ci_level, method)
+        return wald_effect("d_ppc2", d, math.nan, ci_level, method)
     if big_n <= 4 or r == 1:
         # eq. 25 has (N - 4) and (1 - r) in denominators: no variance, so no CI
-        return _wald("d_ppc2", d, math.nan, ci_level, method, note="eq. 25 variance needs n_t + n_c > 4 and r < 1")
+        return wald_effect("d_ppc2", d, math.nan, ci_level, method, note="eq. 25 variance needs n_t + n_c > 4 and r < 1")
     d2 = square(d)
     vi = 2 * cp**2 * (1 - r) * k * (big_n - 2) / (big_n - 4) * (1 + d2 / (2 * (1 - r) * k)) - d2
-    return _wald("d_ppc2", d, vi, ci_level, method)
+    return wald_effect("d_ppc2", d, vi, ci_level, method)

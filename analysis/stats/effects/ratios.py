@@ -15,13 +15,13 @@ from analysis.core.errors import UsageError
 from analysis.core.tidy import check_ci_level, z_quantile
 from analysis.stats.effects.common import (
     EffectSize,
-    _wald,
     input_problem,
     not_estimable,
     overflow_checked,
     square,
+    wald_effect,
 )
-from analysis.stats.effects.prepost import _check_r
+from analysis.stats.effects.prepost import check_correlation
 
 
 @overflow_checked
@@ -51,7 +51,7 @@ def percent_change_of_means(
     problem = input_problem(n=n, m_pre=m_pre, m_post=m_post, sd_pre=sd_pre, sd_post=sd_post, r=r)
     if problem:
         return not_estimable("pct_change_of_means", check_ci_level(ci_level), method, problem)
-    _check_r(r)
+    check_correlation(r)
     if m_pre == 0:
         raise UsageError("percent change is undefined when the baseline mean is 0")
     ratio = m_post / m_pre
@@ -64,7 +64,7 @@ def percent_change_of_means(
     if not math.isfinite(var_ratio):
         a, b = sd_post / m_pre, sd_pre / m_pre
         var_ratio = (square(a) + square(ratio * b) - 2 * ratio * r * a * b) / n
-    return _wald("pct_change_of_means", 100 * (ratio - 1), 100**2 * var_ratio, ci_level, method)
+    return wald_effect("pct_change_of_means", 100 * (ratio - 1), 100**2 * var_ratio, ci_level, method)
 
 
 def mean_of_percent_changes(pct_changes: np.ndarray, *, ci_level: float = 0.95) -> EffectSize:

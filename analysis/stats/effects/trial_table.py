@@ -30,7 +30,7 @@ from analysis.stats.effects.between_arm import (
 )
 from analysis.stats.effects.bootstrap import _check_counts, bootstrap_ci
 from analysis.stats.effects.common import EffectSize
-from analysis.stats.effects.participant_bootstrap import _ratio_batch, hedges_g_bootstrap
+from analysis.stats.effects.participant_bootstrap import hedges_g_bootstrap, ratio_of_means_batch
 from analysis.stats.effects.prepost import d_ppc2, smcr
 from analysis.stats.effects.ratios import (
     mean_of_percent_changes,
@@ -381,7 +381,7 @@ def _prepost_rows(
         if fieller.bounded:
             result = bootstrap_ci(
                 [ct, cc],
-                _ratio_batch,
+                ratio_of_means_batch,
                 n_boot=boot[0],
                 seed=boot[1],
                 ci_level=level,

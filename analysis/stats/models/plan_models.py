@@ -58,7 +58,8 @@ def fit_plan_mmrm(
     participants: pd.DataFrame | None = None,
 ):
     """The plan's MMRM for one outcome: value ~ baseline + arm * visit (+ covariates) over the
-    follow-up visits, with the plan's covariance structure and fallbacks. Returns the
+    follow-up visits (+ the plan's ``mmrm_terms``, e.g. ``baseline:visit``), with the plan's
+    covariance structure, fallbacks and df method (``mmrm_df``). Returns the
     :class:`analysis.stats.models.mmrm.MmrmResult` (its ``n_treatment`` / ``n_control`` are the participants
     the fit used, which CONSORT's analysed counts must equal)."""
     from analysis.stats.models.mmrm import fit_mmrm
@@ -80,6 +81,8 @@ def fit_plan_mmrm(
         ci_level=plan.analysis.ci_level,
         covariance=plan.analysis.mmrm_covariance,
         fallback=tuple(plan.analysis.mmrm_fallback),
+        df=plan.analysis.mmrm_df,
+        by_visit=[term.split(":")[0] for term in plan.analysis.mmrm_terms],
     )
 
 

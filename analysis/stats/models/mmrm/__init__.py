@@ -46,7 +46,13 @@ Covariance structures (``theta`` unconstrained, so any quasi-Newton optimiser ap
   :math:`-1/(T-1) < \\rho < 1` (``mmrm::cs``);
 * ``ar1``: :math:`\\sigma^2 \\rho^{|j-k|}` over visit positions (``mmrm::ar1``);
 * ``toeplitz``: :math:`\\sigma^2 \\rho_{|j-k|}`, the correlations parameterised by their partial
-  autocorrelations (``tanh``) so that every value is positive definite (``mmrm::toep``).
+  autocorrelations (``tanh``) so that every value is positive definite (``mmrm::toep``);
+* heterogeneous variants ``cs_heterogeneous`` (csh), ``ar1_heterogeneous`` (ar1h),
+  ``toeplitz_heterogeneous`` (toeph): :math:`D R D` with one log-variance per visit in D;
+* ``antedependence`` (ad) / ``antedependence_heterogeneous`` (adh, SAS ANTE(1)):
+  :math:`\\operatorname{corr}(j,k) = \\prod_{l=j}^{k-1} \\tanh\\theta_l`;
+* ``spatial_exponential`` (sp_exp): :math:`\\sigma^2 \\rho^{|t_j - t_k|}`, logistic rho, numeric
+  times; every structure also per group (``STRUCT(TIME | GROUP / SUBJECT)``).
 
 Inference
 ---------
@@ -100,19 +106,29 @@ Submodules
   the optimiser with its identifiability and convergence checks;
 * :mod:`~analysis.stats.models.mmrm.inference`: Satterthwaite df, LS-means and treatment contrasts;
 * :mod:`~analysis.stats.models.mmrm.fit`: :func:`fit_mmrm` and :class:`MmrmResult`;
+* :mod:`~analysis.stats.models.mmrm.formula`, :mod:`~analysis.stats.models.mmrm.formula_fit`:
+  the R ``mmrm`` formula interface (``fit_mmrm(formula, data, ...)``; fixed effects by
+  ``formulaic``), LS-means on emmeans' reference grid, the tidy table;
+* :mod:`~analysis.stats.models.mmrm.kenward`: Kenward-Roger (and -linear) in SAS's covariance
+  parameterisation, between-within and residual df, the empirical (sandwich) covariance;
 * :mod:`~analysis.stats.models.mmrm.random_intercept`: :func:`fit_random_intercept` and
   :class:`RandomInterceptResult`.
 """
 
-from analysis.stats.models.mmrm.covariance import STRUCTURES, Structure
-from analysis.stats.models.mmrm.fit import MmrmResult, fit_mmrm
+from analysis.stats.models.mmrm.covariance import STRUCTURES, Covariance, Structure
+from analysis.stats.models.mmrm.fit import MmrmResult, fit_mmrm, fit_trial_mmrm
+from analysis.stats.models.mmrm.formula_fit import MmrmFit, fit_mmrm_formula
 from analysis.stats.models.mmrm.random_intercept import RandomInterceptResult, fit_random_intercept
 
 __all__ = [
     "STRUCTURES",
+    "Covariance",
+    "MmrmFit",
     "MmrmResult",
     "RandomInterceptResult",
     "Structure",
     "fit_mmrm",
+    "fit_mmrm_formula",
     "fit_random_intercept",
+    "fit_trial_mmrm",
 ]

@@ -26,6 +26,7 @@ class _Pattern:
     xx: np.ndarray  # (s, s, p, p): sum_i X_ia' X_ib
     xy: np.ndarray  # (s, s, p):   sum_i X_ia' y_ib
     yy: np.ndarray  # (s, s):      sum_i y_ia y_ib
+    group: int = 0  # covariance group of these participants
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -44,6 +45,9 @@ class _Problem:
     grid: pd.DataFrame  # arm, visit + one column per term: the LS-mean rows x0
     n_by_arm_visit: dict[tuple[str, str], int]
     arm_labels: tuple[str, str]  # (treatment, control)
+    reml: bool = True  # False: maximum likelihood
+    visit_codes: np.ndarray | None = None  # visit index of each row (formula interface)
+    group_codes: np.ndarray | None = None  # covariance group of each participant
 
 
 def _ordered_visits(values: pd.Series, visit_order: Sequence[str] | None) -> list[str]:
@@ -73,6 +77,7 @@ def _build_problem(
     treatment: str,
     control: str,
     baseline_by_visit: bool,
+    by_visit: Sequence[str] = (),
 ) -> _Problem:
     if not isinstance(data, pd.DataFrame):
         raise UsageError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
@@ -80,6 +85,12 @@ def _build_problem(
     if baseline_by_visit and baseline is None:
         raise UsageError("baseline_by_visit=True needs a baseline column (baseline is None).")
     predictors = ([baseline] if baseline is not None else []) + covariates
+    # numeric predictors with one slope per visit (x:visit); baseline_by_visit is baseline:visit
+    by_visit = list(dict.fromkeys(([baseline] if baseline_by_visit else []) + list(by_visit)))
+    outside = [c for c in by_visit if c not in predictors]
+    if outside:
+        raise UsageError(f"{outside} interact with visit but are not the baseline or a covariate "
+                         f"({predictors}).")
     needed = [response, subject, arm, visit, *predictors]
     missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
     if missing:
@@ -92,70 +103,95 @@ def _build_problem(
         raise UsageError(f"the baseline column {baseline!r} is not numeric.")
 
     visits = _ordered_visits(data[visit], visit_order)
-    frame = pd.DataFrame(
-        {
-            "_subject": data[subject].astype(str).to_numpy(),
-            "_arm": data[arm].astype(str).to_numpy(),
-            "_visit": data[visit].astype(str).to_numpy(),
-            "_y": data[response].astype(float).to_numpy(),
-        }
-    )
-    for column in predictors:
-        frame[column] = data[column].to_numpy()
-    unknown_visits = sorted(set(frame["_visit"]) - set(visits))
-    if unknown_visits:
+    # Plain NumPy arrays and integer codes throughout (pandas string columns and groupbys cost
+    # more than the whole REML fit); rows end sorted by participant label, then visit order.
+    subject_all = data[subject].astype(str).to_numpy(object)
+    arm_all = data[arm].astype(str).to_numpy(object)
+    visit_all = data[visit].astype(str).to_numpy(object)
+    y_all = data[response].astype(float).to_numpy()
+    predictor_all = {column: data[column] for column in predictors}
+    visit_index = {v: k for k, v in enumerate(visits)}
+    visit_all_codes = np.array([visit_index.get(v, -1) for v in visit_all], dtype=int)
+    if (visit_all_codes < 0).any():
+        unknown_visits = sorted(set(visit_all[visit_all_codes < 0]))
         raise UsageError(
             f"visit column {visit!r} holds {unknown_visits} outside visit_order {visits}; "
             "pass only post-baseline rows of one outcome, or list every visit."
         )
-    unknown_arms = sorted(set(frame["_arm"]) - {treatment, control})
+    unknown_arms = sorted(set(arm_all) - {treatment, control})
     if unknown_arms:
         raise UsageError(
             f"arm column {arm!r} holds {unknown_arms}; expected only {treatment!r} (treatment) "
             f"and {control!r} (control)."
         )
-    duplicated = frame.duplicated(["_subject", "_visit"])
-    if duplicated.any():
-        first = frame.loc[duplicated, ["_subject", "_visit"]].iloc[0]
+    subject_labels, subject_all_codes = np.unique(subject_all.astype(str), return_inverse=True)
+    cell = subject_all_codes * len(visits) + visit_all_codes
+    _, first_of_cell, cell_count = np.unique(cell, return_index=True, return_counts=True)
+    if (cell_count > 1).any():
+        seen = np.zeros(len(cell), dtype=bool)
+        seen[first_of_cell] = True
+        first = int(np.flatnonzero(~seen)[0])
         raise ModelError(
-            f"{int(duplicated.sum())} duplicated participant x visit rows (e.g. participant "
-            f"{first['_subject']!r} at visit {first['_visit']!r}); pass one outcome at a time."
+            f"{int((cell_count - 1).sum())} duplicated participant x visit rows (e.g. "
+            f"participant {subject_all[first]!r} at visit {visit_all[first]!r}); pass one "
+            "outcome at a time."
         )
-    arms_per_subject = frame.groupby("_subject")["_arm"].nunique()
-    if (arms_per_subject > 1).any():
-        raise ModelError(
-            f"participant {arms_per_subject[arms_per_subject > 1].index[0]!r} appears in both arms."
-        )
+    treated_all = arm_all == treatment
+    arm_count = np.zeros((len(subject_labels), 2), dtype=int)
+    np.add.at(arm_count, (subject_all_codes, treated_all.astype(int)), 1)
+    if ((arm_count > 0).sum(axis=1) > 1).any():
+        both = subject_labels[np.flatnonzero((arm_count > 0).sum(axis=1) > 1)[0]]
+        raise ModelError(f"participant {both!r} appears in both arms.")
 
-    missing_y = frame["_y"].isna()
+    missing_y = np.isnan(y_all)
     n_dropped_missing = int(missing_y.sum())
-    frame = frame.loc[~missing_y]
-    missing_x = frame[predictors].isna().any(axis=1) if predictors else pd.Series(False, frame.index)
-    n_dropped_covariate = int(missing_x.sum())
-    frame = frame.loc[~missing_x]
+    keep = ~missing_y
+    if predictors:
+        missing_x = np.zeros(len(y_all), dtype=bool)
+        for column in predictors:
+            missing_x |= predictor_all[column].isna().to_numpy()
+        missing_x &= keep
+        n_dropped_covariate = int(missing_x.sum())
+        keep &= ~missing_x
+    else:
+        n_dropped_covariate = 0
 
-    numeric = ["_y"] + [c for c in predictors if pd.api.types.is_numeric_dtype(frame[c])]
-    for column in numeric:
-        infinite = ~np.isfinite(frame[column].to_numpy(float))
+    for column in ["_y"] + [c for c in predictors
+                            if pd.api.types.is_numeric_dtype(predictor_all[c])]:
+        values = y_all[keep] if column == "_y" else predictor_all[column].to_numpy()[keep]
+        values = values.astype(float)
+        infinite = ~np.isfinite(values)
+        name = response if column == "_y" else column
         if infinite.any():
-            name = response if column == "_y" else column
             raise ModelError(f"column {name!r} holds {int(infinite.sum())} infinite value(s).")
-        check_numeric(frame[column].to_numpy(float), response if column == "_y" else column)
-    counts = frame.groupby("_arm")["_subject"].nunique()
+        check_numeric(values, name)
+    kept_treated = treated_all[keep]
+    kept_subjects = subject_all_codes[keep]
+    counts = {treatment: np.unique(kept_subjects[kept_treated]).size,
+              control: np.unique(kept_subjects[~kept_treated]).size}
     for label in (treatment, control):
-        if counts.get(label, 0) < 2:
+        if counts[label] < 2:
             raise ModelError(
-                f"arm {label!r} has {int(counts.get(label, 0))} participant(s) with an observed "
+                f"arm {label!r} has {int(counts[label])} participant(s) with an observed "
                 "response; the MMRM needs at least 2 per arm."
             )
-    observed = set(frame["_visit"])
-    empty = [v for v in visits if v not in observed]
+    observed_visits = np.bincount(visit_all_codes[keep], minlength=len(visits))
+    empty = [v for k, v in enumerate(visits) if observed_visits[k] == 0]
     if empty:
         raise ModelError(f"visit(s) {empty} have no observed response; drop them from visit_order.")
 
-    visit_codes = pd.Categorical(frame["_visit"], categories=visits).codes.astype(int)
-    frame = frame.assign(_code=visit_codes).sort_values(["_subject", "_code"], kind="stable")
-    visit_codes = frame["_code"].to_numpy()
+    rows_kept = np.flatnonzero(keep)
+    order = rows_kept[np.lexsort((visit_all_codes[rows_kept], subject_all_codes[rows_kept]))]
+    visit_codes = visit_all_codes[order]
+    frame = pd.DataFrame({"_arm": arm_all[order]})
+    for column in predictors:
+        frame[column] = predictor_all[column].to_numpy()[order]
+    n_by = {}
+    for treated_flag, arm_label in ((False, control), (True, treatment)):
+        per_visit = np.bincount(visit_codes[treated_all[order] == treated_flag],
+                                minlength=len(visits))
+        n_by.update({(arm_label, v): int(per_visit[k]) for k, v in enumerate(visits)
+                     if per_visit[k] > 0})
 
     # Design matrix, columns named as R's model.matrix names them.
     columns: dict[str, np.ndarray] = {"(Intercept)": np.ones(len(frame))}
@@ -180,12 +216,14 @@ def _build_problem(
         columns[f"{visit}{v}"] = dummy
     for v, dummy in visit_dummies.items():
         columns[f"{arm}{treatment}:{visit}{v}"] = is_treated * dummy
-    if baseline_by_visit:
+    for column in by_visit:
+        if column not in columns:
+            raise UsageError(f"{column}:{visit} needs a numeric {column!r}, not a factor.")
         for v, dummy in visit_dummies.items():
-            columns[f"{baseline}:{visit}{v}"] = columns[baseline] * dummy
+            columns[f"{column}:{visit}{v}"] = columns[column] * dummy
     terms = list(columns)
     x = np.column_stack([columns[t] for t in terms])
-    y = frame["_y"].to_numpy(float)
+    y = y_all[order]
 
     # A column is aliased when it lies in the span of the columns before it (R's convention):
     # its diagonal entry in the unpivoted QR factor vanishes.
@@ -208,40 +246,21 @@ def _build_problem(
             if k > 0:
                 row[f"{visit}{v}"] = 1.0
                 row[f"{arm}{treatment}:{visit}{v}"] = float(arm_label == treatment)
-                if baseline_by_visit:
-                    row[f"{baseline}:{visit}{v}"] = grid_values[baseline]
+                for column in by_visit:
+                    row[f"{column}:{visit}{v}"] = grid_values[column]
             grid_rows.append(row)
     grid = pd.DataFrame(grid_rows)
 
-    subject_codes, subject_index = pd.factorize(frame["_subject"])
+    subject_codes, subject_index = pd.factorize(subject_all_codes[order])
     n_subjects = len(subject_index)
-    masks = np.zeros(n_subjects, dtype=np.int64)
-    np.bitwise_or.at(masks, subject_codes, np.left_shift(1, visit_codes).astype(np.int64))
-    row_mask = masks[subject_codes]
-    patterns = []
-    for mask in np.unique(masks):
-        pattern_visits = np.array([k for k in range(len(visits)) if mask >> k & 1])
-        s = pattern_visits.size
-        take = row_mask == mask  # rows of these participants: contiguous, s rows each, in order
-        xg = x[take].reshape(-1, s, x.shape[1])
-        yg = y[take].reshape(-1, s)
-        patterns.append(
-            _Pattern(
-                visits=pattern_visits,
-                n=xg.shape[0],
-                xx=np.einsum("iap,ibq->abpq", xg, xg),
-                xy=np.einsum("iap,ib->abp", xg, yg),
-                yy=yg.T @ yg,
-            )
-        )
-    n_by = frame.groupby(["_arm", "_visit"])["_subject"].nunique()
+    patterns = _patterns(x, y, subject_codes, visit_codes, len(visits))
     return _Problem(
         terms=terms,
         visits=visits,
         patterns=patterns,
         n_obs=len(frame),
         n_participants=n_subjects,
-        n_by_arm={str(label): int(counts.get(label, 0)) for label in (treatment, control)},
+        n_by_arm={str(label): int(counts[label]) for label in (treatment, control)},
         n_dropped_missing=n_dropped_missing,
         n_dropped_covariate=n_dropped_covariate,
         x=x,
@@ -251,3 +270,36 @@ def _build_problem(
         n_by_arm_visit={(str(a), str(v)): int(n) for (a, v), n in n_by.items()},
         arm_labels=(treatment, control),
     )
+
+
+def _patterns(x: np.ndarray, y: np.ndarray, subject_codes: np.ndarray, visit_codes: np.ndarray,
+              n_visits: int, group_codes: np.ndarray | None = None) -> list[_Pattern]:
+    """Missingness patterns (per covariance group) with their sufficient statistics. Rows must
+    be sorted by participant, then visit; ``subject_codes`` number the participants 0, 1, ..."""
+    n_subjects = int(subject_codes.max()) + 1 if subject_codes.size else 0
+    masks = np.zeros(n_subjects, dtype=np.int64)
+    np.bitwise_or.at(masks, subject_codes, np.left_shift(1, visit_codes).astype(np.int64))
+    groups = np.zeros(n_subjects, dtype=np.int64)
+    if group_codes is not None:  # one code per participant
+        groups[:] = group_codes
+    key = masks * 4096 + groups
+    row_key = key[subject_codes]
+    patterns = []
+    for value in np.unique(key):
+        mask, group = int(value // 4096), int(value % 4096)
+        pattern_visits = np.array([k for k in range(n_visits) if mask >> k & 1])
+        s = pattern_visits.size
+        take = row_key == value  # rows of these participants: contiguous, s rows each, in order
+        xg = x[take].reshape(-1, s, x.shape[1])
+        yg = y[take].reshape(-1, s)
+        patterns.append(
+            _Pattern(
+                visits=pattern_visits,
+                n=xg.shape[0],
+                xx=np.einsum("iap,ibq->abpq", xg, xg),
+                xy=np.einsum("iap,ib->abp", xg, yg),
+                yy=yg.T @ yg,
+                group=group,
+            )
+        )
+    return patterns

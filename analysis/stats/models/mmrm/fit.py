@@ -13,7 +13,12 @@ import pandas as pd
 from analysis.core.errors import ModelError, UsageError
 from analysis.core.limits import Deadline
 from analysis.core.tidy import check_ci_level
-from analysis.stats.models.mmrm.covariance import _STRUCTURE_LABEL, STRUCTURES, Structure
+from analysis.stats.models.mmrm.covariance import (
+    _STRUCTURE_LABEL,
+    STRUCTURES,
+    Structure,
+    structure_name,
+)
 from analysis.stats.models.mmrm.design import _build_problem
 from analysis.stats.models.mmrm.inference import _inference_tables
 from analysis.stats.models.mmrm.reml import _fit_structure
@@ -85,7 +90,63 @@ class MmrmResult:
         return self.fallback_reason is not None
 
 
-def fit_mmrm(
+def fit_mmrm(data, formula_data: pd.DataFrame | None = None, /, **options):
+    """Fit an MMRM, two ways.
+
+    * ``fit_mmrm(formula, data, df=..., ml=..., vcov=..., emmeans=..., reference=...,
+      visit_order=..., ci_level=...)``: R mmrm syntax, any fixed effects and covariance
+      structure (:func:`~analysis.stats.models.mmrm.formula_fit.fit_mmrm_formula`, returns
+      :class:`~analysis.stats.models.mmrm.formula_fit.MmrmFit`);
+    * ``fit_mmrm(long_frame, response=..., arm=..., ...)``: the two-arm trial model
+      (:func:`fit_trial_mmrm`, returns :class:`MmrmResult`).
+
+    Parameters
+    ----------
+    data
+        The formula (a string), or the long analysis frame for the trial model.
+    formula_data
+        With a formula: the long data frame, one row per subject x time.
+    **options
+        The keyword options of the function the call goes to (misspelled names are refused).
+
+    Returns
+    -------
+    MmrmFit or MmrmResult
+        With a formula, ``.table`` holds the tidy rows (``type`` coefficient, lsmean, contrast,
+        covariance, fit).
+
+    Examples
+    --------
+    With complete, balanced data and an unstructured covariance, the LS-mean difference at each
+    visit is the difference of the arm means and its SE the two-sample one, with n - 2 df:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> rows = []
+    >>> for i in range(40):
+    ...     arm = "TRT" if i % 2 else "PBO"
+    ...     b = rng.normal()
+    ...     for v, visit in enumerate(["V1", "V2", "V3"]):
+    ...         rows.append({"USUBJID": f"S{i:02d}", "ARMCD": arm, "AVISIT": visit,
+    ...                      "FEV1": 2 + 0.3 * v + (0.5 * v if arm == "TRT" else 0) + b + rng.normal(scale=0.5)})
+    >>> fit = fit_mmrm("FEV1 ~ ARMCD * AVISIT + us(AVISIT | USUBJID)", pd.DataFrame(rows),
+    ...                emmeans="ARMCD | AVISIT", reference="PBO")
+    >>> fit.rows("contrast")[["visit", "contrast", "estimate", "std_error", "df"]].round(3)
+      visit   contrast  estimate  std_error    df
+    0    V1  TRT - PBO     0.020      0.345  38.0
+    1    V2  TRT - PBO     0.690      0.312  38.0
+    2    V3  TRT - PBO     0.965      0.332  38.0
+    """
+    if isinstance(data, str):
+        from analysis.stats.models.mmrm.formula_fit import fit_mmrm_formula
+
+        return fit_mmrm_formula(data, formula_data, **options)
+    if formula_data is not None:
+        raise UsageError("fit_mmrm(formula, data, ...): the formula comes first, as a string.")
+    return fit_trial_mmrm(data, **options)
+
+
+def fit_trial_mmrm(
     data: pd.DataFrame,
     *,
     response: str = "value",
@@ -102,6 +163,8 @@ def fit_mmrm(
     ci_level: float = 0.95,
     fallback: Sequence[str] = (),
     max_iterations: int = 200,
+    df: str = "satterthwaite",
+    by_visit: Sequence[str] = (),
 ) -> MmrmResult:
     """Fit an MMRM by REML and return per-visit treatment contrasts and LS-means.
 
@@ -137,6 +200,14 @@ def fit_mmrm(
         ``covariance_structure``, ``fallback_reason``, ``method`` and the contrasts' ``note``.
     max_iterations
         Optimiser iterations allowed per structure.
+    df
+        Degrees of freedom of the LS-means and contrasts: ``"satterthwaite"`` (default),
+        ``"kenward-roger"`` / ``"kenward-roger-linear"`` (these also adjust the SEs),
+        ``"between-within"`` or ``"residual"``
+        (:mod:`~analysis.stats.models.mmrm.kenward`).
+    by_visit
+        Numeric covariates (or the baseline) given one slope per visit (``x:visit`` terms);
+        ``baseline_by_visit=True`` is ``by_visit=[baseline]``.
 
     Returns
     -------
@@ -171,16 +242,23 @@ def fit_mmrm(
     >>> fit.contrasts[["visit", "measure"]].values.tolist()
     [['w4', 'LS-mean difference'], ['w8', 'LS-mean difference']]
     """
-    for name in (covariance, *fallback):
-        if name not in STRUCTURES:
-            raise UsageError(f"unknown covariance structure {name!r}; choose from {STRUCTURES}.")
+    try:
+        covariance = structure_name(covariance)
+        fallback = [structure_name(name) for name in fallback]
+    except ValueError as error:
+        raise UsageError(f"unknown covariance structure {str(error)!r}; choose from {STRUCTURES}.") from None
     check_ci_level(ci_level)
+    from analysis.stats.models.mmrm.formula_fit import DF_METHODS
+
+    df = str(df).lower()
+    if df not in DF_METHODS:
+        raise UsageError(f"unknown df method {df!r}; choose from {', '.join(DF_METHODS)}.")
     if int(max_iterations) < 1:
         raise UsageError(f"max_iterations must be at least 1, not {max_iterations!r}.")
     problem = _build_problem(
         data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
         covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,
-        baseline_by_visit=baseline_by_visit,
+        baseline_by_visit=baseline_by_visit, by_visit=by_visit,
     )
     failures: list[str] = []
     fit = None
@@ -199,10 +277,13 @@ def fit_mmrm(
             f"({k + 1}) {message}" for k, message in enumerate(failures)))
     reason = " ".join(failures) if failures else None
     label = _STRUCTURE_LABEL[fit.structure]
-    method = f"MMRM, {label} covariance, REML, Satterthwaite df"
+    df_label = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
+                "kenward-roger-linear": "Kenward-Roger (linear)",
+                "between-within": "between-within", "residual": "residual"}[df]
+    method = f"MMRM, {label} covariance, REML, {df_label} df"
     note = (f"fallback from {_STRUCTURE_LABEL[covariance]} covariance: {reason}"
             if reason else None)
-    contrasts, lsmeans = _inference_tables(fit, problem, float(ci_level), method, note)
+    contrasts, lsmeans = _inference_tables(fit, problem, float(ci_level), method, note, df)
     return MmrmResult(
         terms=tuple(problem.terms), estimates=fit.beta, std_errors=np.sqrt(np.diag(fit.cov_beta)),
         cov_beta=fit.cov_beta,

@@ -25,12 +25,41 @@ def _satterthwaite(fit: _Fit, problem: _Problem, rows: np.ndarray):
     return estimate, np.sqrt(variance), df
 
 
+def _between_columns(problem: _Problem) -> np.ndarray:
+    """Columns of X constant within every participant (SAS's between-participant effects)."""
+    codes = problem.subject_codes
+    low = np.full((problem.n_participants, problem.x.shape[1]), np.inf)
+    high = np.full_like(low, -np.inf)
+    np.minimum.at(low, codes, problem.x)
+    np.maximum.at(high, codes, problem.x)
+    return np.all(high - low == 0, axis=0)
+
+
+def _combinations(fit: _Fit, problem: _Problem, rows: np.ndarray, df_method: str):
+    """Estimate, SE and df of each row of ``rows`` by ``df_method`` (Kenward-Roger methods
+    also adjust the SE)."""
+    if df_method == "satterthwaite":
+        return _satterthwaite(fit, problem, rows)
+    from analysis.stats.models.mmrm.kenward import between_within_df, kenward_roger
+
+    estimate = rows @ fit.beta
+    cov_beta = fit.cov_beta
+    if df_method.startswith("kenward-roger"):
+        cov_beta, df = kenward_roger(fit, problem, rows, linear=df_method.endswith("linear"))
+    elif df_method == "between-within":
+        df = between_within_df(problem, _between_columns(problem), rows)
+    else:  # residual
+        df = np.full(len(rows), float(problem.n_obs - len(problem.terms)))
+    return estimate, np.sqrt(np.einsum("mp,pq,mq->m", rows, cov_beta, rows)), df
+
+
 def _inference_tables(fit: _Fit, problem: _Problem, ci_level: float, method: str,
-                      note: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      note: str | None, df_method: str = "satterthwaite",
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     treatment, control = problem.arm_labels
     grid = problem.grid
     x0 = grid[problem.terms].to_numpy(float)
-    est, se, df = _satterthwaite(fit, problem, x0)
+    est, se, df = _combinations(fit, problem, x0, df_method)
     quantile = stats.t.ppf(0.5 + ci_level / 2.0, df)
     lsmeans = pd.DataFrame({
         "arm": grid["arm"].to_numpy(object), "visit": grid["visit"].to_numpy(object),
@@ -39,7 +68,7 @@ def _inference_tables(fit: _Fit, problem: _Problem, ci_level: float, method: str
     })
     t = len(problem.visits)
     rows = x0[t:] - x0[:t]  # grid: control visits first, then treatment visits
-    est, se, df = _satterthwaite(fit, problem, rows)
+    est, se, df = _combinations(fit, problem, rows, df_method)
     statistic = est / se
     quantile = stats.t.ppf(0.5 + ci_level / 2.0, df)
     contrasts = tidy_frame([

@@ -6,6 +6,8 @@ optimiser (BFGS polished by Newton steps) with its identifiability and convergen
 from __future__ import annotations
 
 import dataclasses
+import functools
+import weakref
 
 import numpy as np
 from scipy import linalg, optimize
@@ -13,10 +15,11 @@ from scipy import linalg, optimize
 from analysis.core.errors import ModelError
 from analysis.core.limits import Deadline
 from analysis.stats.models.mmrm.covariance import (
-    _STRUCTURE_LABEL,
+    _as_cov,
+    _label,
     _n_params,
-    _sigma,
     _sigma_jacobian,
+    _sigmas,
     _start_theta,
 )
 from analysis.stats.models.mmrm.design import _Pattern, _Problem
@@ -33,16 +36,57 @@ class _NotPositiveDefinite(Exception):
     pass
 
 
+# LAPACK's Cholesky factor and solve, called as scipy.linalg.cho_factor(lower=True) /
+# cho_solve call them (same routines, same arguments, hence the same numbers) without the
+# wrappers' checks, which cost more than the 3 x 3 factorisations themselves.
+_POTRF, _POTRS = linalg.get_lapack_funcs(("potrf", "potrs"), (np.zeros((1, 1)),))
+
+
+@functools.lru_cache(maxsize=32)
+def _eye(n: int) -> np.ndarray:
+    out = np.eye(n)
+    out.setflags(write=False)
+    return out
+
+
+def _cho_factor(a: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor (upper triangle not cleaned), as ``cho_factor(a, lower=True)``."""
+    if not np.isfinite(a).all():
+        raise _NotPositiveDefinite
+    factor, info = _POTRF(a, lower=1, clean=0)
+    if info != 0:
+        raise _NotPositiveDefinite
+    return factor
+
+
+def _cho_inverse(factor: np.ndarray) -> np.ndarray:
+    """The inverse from a lower Cholesky factor, as ``cho_solve((factor, True), eye)``."""
+    inverse, info = _POTRS(factor, _eye(factor.shape[0]), lower=1)
+    if info != 0:
+        raise _NotPositiveDefinite
+    return inverse
+
+
+def _block_index(pattern: _Pattern) -> tuple[np.ndarray, np.ndarray]:
+    """``np.ix_(pattern.visits, pattern.visits)``, computed once per pattern."""
+    index = _BLOCK_INDEX.get(pattern)
+    if index is None:
+        index = _BLOCK_INDEX[pattern] = np.ix_(pattern.visits, pattern.visits)
+    return index
+
+
+_BLOCK_INDEX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _pattern_inverses(sigma: np.ndarray, patterns: list[_Pattern]) -> list[tuple[np.ndarray, float]]:
     out = []
+    if sigma.ndim == 2:
+        sigma = sigma[None]
     for pattern in patterns:
-        block = sigma[np.ix_(pattern.visits, pattern.visits)]
-        try:
-            factor = linalg.cho_factor(block, lower=True, check_finite=True)
-        except (linalg.LinAlgError, ValueError) as error:
-            raise _NotPositiveDefinite from error
-        inverse = linalg.cho_solve(factor, np.eye(block.shape[0]))
-        out.append((inverse, 2.0 * float(np.sum(np.log(np.diag(factor[0]))))))
+        block = sigma[pattern.group][_block_index(pattern)]
+        factor = _cho_factor(block)
+        inverse = _cho_inverse(factor)
+        out.append((inverse, 2.0 * float(np.sum(np.log(np.diag(factor))))))
     return out
 
 
@@ -59,14 +103,14 @@ def _gls(sigma: np.ndarray, problem: _Problem):
         c += np.einsum("ab,abp->p", w, pattern.xy)
         yvy += float(np.sum(w * pattern.yy))
         logdet_v += pattern.n * logdet
-    try:
-        factor = linalg.cho_factor(a, lower=True)
-    except (linalg.LinAlgError, ValueError) as error:  # ValueError: a holds inf or NaN
-        raise _NotPositiveDefinite from error
-    beta = linalg.cho_solve(factor, c)
-    a_inv = linalg.cho_solve(factor, np.eye(p))
-    logdet_a = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
-    m2ll = (problem.n_obs - p) * _LOG_2PI + logdet_v + logdet_a + yvy - float(c @ beta)
+    factor = _cho_factor(a)  # _NotPositiveDefinite when a holds inf or NaN or is singular
+    beta = _POTRS(factor, c, lower=1)[0]
+    a_inv = _cho_inverse(factor)
+    logdet_a = 2.0 * float(np.sum(np.log(np.diag(factor))))
+    if getattr(problem, "reml", True):
+        m2ll = (problem.n_obs - p) * _LOG_2PI + logdet_v + logdet_a + yvy - float(c @ beta)
+    else:  # maximum likelihood: no log|A| term
+        m2ll = problem.n_obs * _LOG_2PI + logdet_v + yvy - float(c @ beta)
     return m2ll, beta, a_inv, [w for w, _ in inverses]
 
 
@@ -84,20 +128,22 @@ def _objective(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[fl
 def _objective_at(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[float, np.ndarray]:
     t = len(problem.visits)
     try:
-        sigma = _sigma(structure, theta, t)
+        sigma = _sigmas(structure, theta, t)
         m2ll, beta, a_inv, ws = _gls(sigma, problem)
     except _NotPositiveDefinite:
         return np.inf, np.zeros_like(theta)
-    d_sigma = np.zeros((t, t))
+    d_sigma = np.zeros(sigma.shape)
+    reml = getattr(problem, "reml", True)
     for pattern, w in zip(problem.patterns, ws, strict=True):
-        q = np.einsum("pq,abqp->ab", a_inv, pattern.xx)
+        q = np.einsum("pq,abqp->ab", a_inv, pattern.xx) if reml else 0.0
         # R[a,b] = yy - sum_i (X_ia beta) y_ib - sum_i y_ia (X_ib beta) + beta' XX[a,b] beta;
         # xy[a,b,:] = sum_i X_ia' y_ib, so (xy @ beta)[a,b] = sum_i (X_ia beta) y_ib.
         xb = pattern.xy @ beta
         r = pattern.yy - xb - xb.T + np.einsum("p,abpq,q->ab", beta, pattern.xx, beta)
-        d_sigma[np.ix_(pattern.visits, pattern.visits)] += pattern.n * w - w @ (q + r) @ w
+        d_sigma[pattern.group][_block_index(pattern)] += (
+            pattern.n * w - w @ (q + r) @ w)
     jacobian = _sigma_jacobian(structure, theta, t)
-    gradient = np.einsum("kab,ab->k", jacobian, d_sigma)
+    gradient = np.einsum("kgab,gab->k", jacobian, d_sigma)
     if not (np.isfinite(m2ll) and np.all(np.isfinite(gradient))):
         return np.inf, np.zeros_like(theta)
     return m2ll, gradient
@@ -133,7 +179,7 @@ def _variance_gradient(
     for pattern, w in zip(problem.patterns, ws, strict=True):
         quad = np.einsum("mp,abpq,mq->mab", u, pattern.xx, u)
         e = np.einsum("ab,mbc,cd->mad", w, quad, w)
-        j_sub = jacobian[:, pattern.visits][:, :, pattern.visits]
+        j_sub = jacobian[:, pattern.group][:, pattern.visits][:, :, pattern.visits]
         out += np.einsum("mab,kab->mk", e, j_sub)
     return out
 
@@ -154,6 +200,8 @@ class _Fit:
     theta_cov: np.ndarray
     ws: list
     iterations: int
+    sigmas: np.ndarray | None = None  # (G, T, T): one covariance per group
+    m2ll: float | None = None  # -2 log-likelihood (REML or ML, as fitted)
 
 
 def _starting_sigma(problem: _Problem) -> np.ndarray:
@@ -184,16 +232,17 @@ def _check_identifiable(structure: str, problem: _Problem) -> None:
     t = len(problem.visits)
     k = _n_params(structure, t)
     p = len(problem.terms)
+    kind = _as_cov(structure).kind
     if problem.n_obs - p < k:
         raise ModelError(
             f"{problem.n_obs} observations and {p} fixed effects leave too few degrees of freedom "
-            f"for the {k} parameters of the {_STRUCTURE_LABEL[structure]} covariance."
+            f"for the {k} parameters of the {_label(structure)} covariance."
         )
-    if structure in ("unstructured", "toeplitz"):
+    if kind in ("unstructured", "toeplitz", "toeplitz_heterogeneous"):
         together = np.zeros((t, t), dtype=int)
         for pattern in problem.patterns:
             together[np.ix_(pattern.visits, pattern.visits)] += pattern.n
-        if structure == "unstructured":
+        if kind == "unstructured":
             bad = [(problem.visits[a], problem.visits[b])
                    for a, b in zip(*np.triu_indices(t, 1), strict=True) if together[a, b] == 0]
         else:  # each lag needs at least one participant observed at two visits that far apart
@@ -201,7 +250,7 @@ def _check_identifiable(structure: str, problem: _Problem) -> None:
                    if not any(together[a, a + lag] for a in range(t - lag))]
         if bad:
             raise ModelError(
-                f"the {_STRUCTURE_LABEL[structure]} covariance is not identifiable: no participant "
+                f"the {_label(structure)} covariance is not identifiable: no participant "
                 f"is observed at both visits of each of {bad}."
             )
 
@@ -210,7 +259,7 @@ def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
                    theta0: np.ndarray | None = None, deadline: Deadline | None = None) -> _Fit:
     """REML fit of one covariance structure: BFGS (at most ``max_iterations``) polished by at most
     20 Newton steps, all within ``deadline`` (trialkit's time limit when None)."""
-    label = _STRUCTURE_LABEL[structure]
+    label = _label(structure)
     if deadline is None:
         deadline = Deadline(f"the {label} MMRM fit", ModelError, "try a simpler covariance structure")
     _check_identifiable(structure, problem)
@@ -276,8 +325,8 @@ def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
             f"the {label} MMRM did not converge: the optimiser stopped away from the maximum "
             f"(Newton decrement {decrement:.3g}; optimiser said: {result.message})."
         )
-    sigma = _sigma(structure, theta, t)
-    m2ll, beta, a_inv, ws = _gls(sigma, problem)
-    return _Fit(structure=structure, theta=theta, sigma=sigma, beta=beta, cov_beta=a_inv,
+    sigmas = _sigmas(structure, theta, t)
+    m2ll, beta, a_inv, ws = _gls(sigmas, problem)
+    return _Fit(structure=structure, theta=theta, sigma=sigmas[0], beta=beta, cov_beta=a_inv,
                 reml_loglik=-0.5 * m2ll, theta_cov=np.linalg.inv(info), ws=ws,
-                iterations=iterations)
+                iterations=iterations, sigmas=sigmas, m2ll=m2ll)

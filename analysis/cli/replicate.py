@@ -8,10 +8,15 @@ import typer
 from rich.markup import escape
 
 from analysis.cli import app, console
+from analysis.cli.progress import finish, stage
 
-PLAN = typer.Argument(..., help="A published-results plan (YAML), e.g. data/studies/precision-release-2023.yaml.")
-OUT = typer.Option(..., "--out", help="Output directory (replaced as a whole when every step succeeds).")
-SEED = typer.Option(None, "--seed", help="Seed of the participant-level draw (default: the plan's replication.seed).")
+PLAN = typer.Argument(
+    ..., metavar="PLAN", help="A published-results plan (YAML), e.g. data/studies/precision-release-2023.yaml."
+)
+OUT = typer.Option(..., "--out", metavar="DIR", help="Output directory (replaced as a whole when every step succeeds).")
+SEED = typer.Option(
+    None, "--seed", metavar="N", help="Seed of the participant-level draw.", show_default="the plan's replication.seed"
+)
 NO_REPORT = typer.Option(False, "--no-report", help="Skip rendering the notebooks (replication.html, run/report.html).")
 
 
@@ -26,13 +31,23 @@ def replicate_command(plan: Path = PLAN, out: Path = OUT, seed: int = SEED, no_r
         from analysis.core.errors import UsageError
 
         raise UsageError(f"--seed must lie in [0, 2^32), got {seed}")
-    result = replicate(plan, out, seed=seed, render_report=not no_report,
-                       progress=lambda stage: console.print(f"[cyan]>[/] {stage}"))
+    result = replicate(plan, out, seed=seed, render_report=not no_report, progress=stage)
+    finish()
+    import pandas as pd
+
+    verdicts = result / "claim_verdicts.csv"
+    if verdicts.exists():  # the same verdicts as conclusion.txt and the notebook, claim by claim
+        console.print(f"claims as printed, and how plausible they are (see {escape(str(verdicts))}):", soft_wrap=True)
+        for row in pd.read_csv(verdicts).itertuples(index=False):
+            console.print(f'  claim: "{escape(str(row.printed))}" ({escape(str(row.outcome))})', soft_wrap=True)
+            console.print(f"    readings tried: {escape(str(row.readings))}", soft_wrap=True)
+            console.print(f"    plausible under {int(row.n_plausible)} of {int(row.n_readings)} readings", soft_wrap=True)
+            console.print(f"    verdict: {escape(str(row.verdict))}", soft_wrap=True)
     check = result / "headline_check.csv"
     if check.exists():
-        import pandas as pd
-
         table = pd.read_csv(check)
         ok = int(table["within_tolerance"].sum())
-        console.print(f"headline figures reproduced within tolerance: {ok} of {len(table)} (see {escape(str(check))})")
+        console.print(f"the SIMULATED calibrated trial reproduces the printed figures by construction ({ok} of {len(table)} "
+                      f"within tolerance, see {escape(str(check))}): this shows data consistent with them can be made, "
+                      "not that they are plausible", soft_wrap=True)
     console.print(f"[green]done:[/] outputs in {escape(str(result))}")

@@ -34,11 +34,56 @@ from analysis.replicate.single_case import case_figure, case_sensitivity, case_t
 # --------------------------------------------------------------------------------------------
 
 
+VERDICT_COLUMNS = ["claim", "printed", "outcome", "readings", "n_readings", "n_plausible", "verdict"]
+
+
+def _verdict(n_ok: int, n_all: int, what: str) -> str:
+    if n_ok == 0:
+        return f"implausible: {what} under none of the {n_all} readings"
+    if n_ok == n_all:
+        return f"plausible: {what} under all {n_all} readings"
+    return f"depends on the reading: {what} under {n_ok} of {n_all} readings"
+
+
+def claim_verdicts(plan: PublishedTrial | PublishedCase, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One verdict per claimed outcome: the figures as printed, the readings tried, under how many they are plausible.
+
+    For a trial, a reading is a (percent reading, fold reading) pair of the ``consistency`` table and
+    the figures are plausible under it when every consistency check passes. For a single case, a
+    reading is one combination of the unreported values (``case_sensitivity``) and the claim holds
+    under it when the gain exceeds the minimal detectable change. The conclusion text, the notebook
+    and the terminal summary of ``trialkit replicate`` all say these same verdicts.
+    """
+    rows = []
+    if isinstance(plan, PublishedCase):
+        sens = tables["case_sensitivity"]
+        claims = [c for c in plan.reported if c.kind == "percent_restored"] or list(plan.reported)
+        n_ok, n_all = int(sens["exceeds_mdc"].sum()), len(sens)
+        rows.append({"claim": ", ".join(c.id for c in claims), "printed": "; ".join(c.quote for c in claims),
+                     "outcome": plan.restored.outcome,
+                     "readings": "normative value x pre-treatment value x minimal detectable change (assumption grid)",
+                     "n_readings": n_all, "n_plausible": n_ok,
+                     "verdict": _verdict(n_ok, n_all, "the gain exceeds measurement noise")})
+        return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    consistency = tables["consistency"]
+    for spec in plan.claimed_outcomes:
+        claims = [c for c in plan.reported if c.kind in ("percent_change", "fold")
+                  and (c.outcome == spec.name or spec.name in (c.outcomes or []))]
+        ok = consistency[consistency["outcome"] == spec.name].groupby(["percent_reading", "fold_reading"], sort=False)["passed"].all()
+        n_ok, n_all = int(ok.sum()), len(ok)
+        rows.append({"claim": ", ".join(c.id for c in claims), "printed": "; ".join(c.quote for c in claims),
+                     "outcome": spec.name, "readings": "; ".join(f"{p} + {f}" for p, f in ok.index),
+                     "n_readings": n_all, "n_plausible": n_ok,
+                     "verdict": _verdict(n_ok, n_all, f"the printed figures fit the {spec.label} range and assumptions")})
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
 def conclusion_text(plan: PublishedTrial | PublishedCase, tables: dict[str, pd.DataFrame]) -> str:
     """A plain-language paragraph on what can and cannot be concluded, from the computed tables."""
     if isinstance(plan, PublishedCase):
-        case, sens = tables["case"].iloc[0], tables["case_sensitivity"]
-        share = float(sens["exceeds_mdc"].mean())
+        case = tables["case"].iloc[0]
+        verdict = claim_verdicts(plan, tables).iloc[0]
+        share = verdict["n_plausible"] / verdict["n_readings"]
         unit = plan.outcome(plan.restored.outcome).unit
         return (
             f"The case report printed only that {plan.restored.value:g}% of lost {plan.outcome(plan.restored.outcome).label.lower()} "
@@ -51,13 +96,14 @@ def conclusion_text(plan: PublishedTrial | PublishedCase, tables: dict[str, pd.D
             "baseline measurements, cannot show that the treatment caused the change."
         )
     consistency, conclusions = tables["consistency"], tables["conclusions"]
+    verdicts = claim_verdicts(plan, tables)
     lines = [f"{plan.study.title}: the paper printed "
              + "; ".join(f'"{c.quote}"' for c in plan.reported if c.kind in ("percent_change", "fold"))
              + f" for n = {plan.sample_size}, and no arm means, SDs, correlations or dropout."]
     for spec in plan.claimed_outcomes:
         mine = consistency[consistency["outcome"] == spec.name]
-        ok = mine.groupby(["percent_reading", "fold_reading"], sort=False)["passed"].all()
-        n_ok, n_all = int(ok.sum()), len(ok)
+        verdict = verdicts[verdicts["outcome"] == spec.name].iloc[0]
+        n_ok, n_all = int(verdict["n_plausible"]), int(verdict["n_readings"])
         p, f = main_scenario(plan, spec.name)
         text = f"{spec.label}: the printed figures fit the assumptions under {n_ok} of {n_all} readings"
         failed = mine[(mine["percent_reading"] == p) & (mine["fold_reading"] == f) & ~mine["passed"]]
@@ -158,6 +204,7 @@ def replicate(
         trial/plan.yaml, participants.csv, measurements.csv     (SIMULATED, calibrated)
         run/                  `trialkit run` on the trial        headline_check.csv
         case.csv, case_sensitivity.csv  (single case)            conclusion.txt
+        claim_verdicts.csv    per claimed outcome: readings tried, plausible under k of n, verdict
         replication.html      the rendered notebook              manifest.json
 
     Parameters
@@ -214,6 +261,7 @@ def replicate(
             tables["headline_check"] = headline_check(plan, staging / "run")
             manifest["seed"] = seed
             manifest["trial_plan"] = "trial/plan.yaml"
+        tables["claim_verdicts"] = claim_verdicts(plan, tables)
         for name, frame in tables.items():
             write_table(frame, staging / f"{name}.csv")
         write_text(staging / "conclusion.txt", conclusion_text(plan, tables) + "\n")

@@ -6,10 +6,11 @@ translated by the plan's ``reporting.nih`` mapping (race, ethnicity, sex); a cod
 not cover is an error that lists every such code, never a silent "Unknown". A missing value is
 looked up as the code ``""`` so that the plan must say explicitly where it goes.
 
-The age table follows the NIH Inclusion Enrollment Report age data table: counts by age group,
-with any cell under 5 shown as ``"<5"`` for privacy, except the ``Total`` column (NIH Open Mike,
-"Tool Tip: Age Data Table for Inclusion Enrollment Reports", 2023). Zero counts are shown as 0
-(they disclose no one). Default age groups are children (< 18), adults (18-64) and older adults
+The age table follows the NIH Inclusion Enrollment Report age data table: counts by age group and
+sex. Both tables are submitted to NIH, which wants exact counts, so nothing is suppressed by
+default. For a copy meant for public release, ``suppress_below=k`` hides cells with 0 < n < k and
+complementary cells (:mod:`analysis.reporting.suppression`), so that no hidden count can be worked
+out from the shown cells and the totals (which are kept). Default age groups are children (< 18), adults (18-64) and older adults
 (65+), the NIH Inclusion Across the Lifespan definitions; the plan can set others
 (``reporting.age_groups``).
 """
@@ -32,7 +33,6 @@ DEFAULT_AGE_GROUPS = (
     AgeGroup(label="65+ years", low=65, high=None),
 )
 UNKNOWN_AGE = "Unknown/Not Reported age"
-SUPPRESSED = "<5"
 
 
 def map_nih_categories(participants: pd.DataFrame, mapping: NihMapping, source: str = "participants") -> pd.DataFrame:
@@ -162,15 +162,16 @@ def age_table(
     participants: pd.DataFrame,
     mapping: NihMapping,
     groups: Sequence[AgeGroup] | None = None,
-    suppress_below: int = 5,
+    suppress_below: int | None = None,
     source: str = "participants",
 ) -> pd.DataFrame:
-    """Enrollment by age group (rows) and NIH sex category (columns) with small cells suppressed.
+    """Enrollment by age group (rows) and NIH sex category (columns), exact counts.
 
-    Cells with 0 < n < ``suppress_below`` are shown as ``"<5"`` (text); the ``Total`` column is
-    never suppressed (as in the NIH report). Participants with missing age form the row
+    With ``suppress_below=k`` (public release only; NIH wants exact counts), cells with 0 < n < k
+    and complementary cells are shown as ``"*"`` so that none can be worked out from the shown
+    cells, the ``Total`` column and the column totals. Participants with missing age form the row
     ``Unknown/Not Reported age``. An age outside every group is an error naming it.
-    Returns text cells (counts rendered, suppression applied) with first column ``Age group``.
+    Returns text cells (counts rendered) with first column ``Age group``.
     """
     groups = list(groups or DEFAULT_AGE_GROUPS)
     if "age" not in participants.columns:
@@ -187,6 +188,11 @@ def age_table(
     counts = pd.crosstab(cats["age_group"], cats["nih_sex"]).reindex(index=row_order, columns=list(mapping.sex_categories), fill_value=0)
     out = pd.DataFrame({"Age group": row_order})
     for sex in mapping.sex_categories:
-        out[sex] = [SUPPRESSED if 0 < n < suppress_below else str(int(n)) for n in counts[sex]]
+        out[sex] = [str(int(n)) for n in counts[sex]]
     out[TOTAL] = [str(int(n)) for n in counts.sum(axis=1)]
+    if suppress_below is not None:
+        from analysis.reporting.suppression import masked, suppress_small_cells
+
+        mask = suppress_small_cells(counts.reset_index(drop=True), suppress_below)
+        out[list(mapping.sex_categories)] = masked(out[list(mapping.sex_categories)], mask)
     return out

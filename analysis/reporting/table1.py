@@ -196,6 +196,33 @@ def standardised_differences(participants: pd.DataFrame, variables: Sequence[Tab
     return pd.DataFrame(rows, columns=["variable", "level", "std_diff"])
 
 
+def suppress_stats(stats: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """Table 1 statistics for public release: small counts hidden so that none can be worked out.
+
+    Per variable the counts form a 2-D table: rows the levels and ``missing`` (a continuous
+    variable: ``missing`` only), columns the arms; the ``overall`` counts (row totals) and, for a
+    categorical variable, the arm sizes (column totals) are published. Cells are hidden by
+    :func:`analysis.reporting.suppression.suppress_small_cells` (primary 0 < n < ``threshold``,
+    complementary, exact audit). Adds a boolean column ``suppressed``; hidden cells get ``n``
+    missing. ``percent`` and ``denominator`` are dropped: a shown percentage with its
+    denominator would give the hidden missing count away.
+    """
+    from analysis.reporting.suppression import suppress_small_cells
+
+    out = stats.copy()
+    out["suppressed"] = False
+    for _variable, part in out[out["row"].isin(["level", "missing"]) & out["group"].isin(["treatment", "control"])].groupby("variable", sort=False):
+        key = part["row"] + ":" + part["level"].astype(str)
+        counts = pd.DataFrame({"key": key, "group": part["group"], "n": part["n"].astype(int)}).pivot(
+            index="key", columns="group", values="n").reindex(columns=["treatment", "control"])
+        categorical = (part["kind"] == "categorical").any()
+        mask = suppress_small_cells(counts, threshold, column_totals=bool(categorical))
+        hidden = [mask.loc[k, g] for k, g in zip(key, part["group"], strict=True)]
+        out.loc[part.index, "suppressed"] = hidden
+    out.loc[out["suppressed"], "n"] = pd.NA
+    return out.drop(columns=["percent", "denominator"])
+
+
 def _fmt(x: float, digits: int) -> str:
     return "" if pd.isna(x) else f"{x:.{digits}f}"
 
@@ -205,6 +232,7 @@ def table1_display(
     variables: Sequence[Table1Variable],
     arm_labels: dict[str, str] | None = None,
     digits: int = 1,
+    suppress_below: int | None = None,
 ) -> pd.DataFrame:
     """The printable Table 1: one text row per line, columns ``Characteristic``, one per arm, Overall, Std. difference.
 
@@ -222,6 +250,10 @@ def table1_display(
         ``{"treatment": ..., "control": ...}`` column headings (default Treatment, Control).
     digits
         Decimals of means, SDs, quantiles and percentages.
+    suppress_below
+        For public release: counts hidden as in :func:`suppress_stats` are shown as ``*``,
+        categorical lines show n without percentages, and a categorical variable with a hidden
+        cell has no standardised difference (it is a function of the hidden proportions).
 
     Returns
     -------
@@ -256,6 +288,7 @@ def table1_display(
     """
     stats = table1_stats(participants, variables)
     smd = standardised_differences(participants, variables)
+    hidden = suppress_stats(stats, suppress_below) if suppress_below is not None else None
     labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
     n_rows = stats[stats["row"] == "N"].set_index("group")["n"]
     headers = {
@@ -278,12 +311,25 @@ def table1_display(
             line("  Mean (SD)", {g: f"{_fmt(s['mean'], digits)} ({_fmt(s['sd'], digits)})" for g, s in summ.items()})
             line("  Median [Q1, Q3]", {g: f"{_fmt(s['median'], digits)} [{_fmt(s['q1'], digits)}, {_fmt(s['q3'], digits)}]" for g, s in summ.items()})
         else:
-            line(var.label + ", n (%)", {}, _fmt(overall_smd, 2))
+            header_at = len(out)
+            line(var.label + (", n (%)" if hidden is None else ", n"), {}, _fmt(overall_smd, 2))
             for level in part[part["row"] == "level"]["level"].drop_duplicates():
                 cells = {}
                 for g in GROUPS:
                     r = by_group[g][(by_group[g]["row"] == "level") & (by_group[g]["level"] == level)].iloc[0]
-                    cells[g] = f"{r['n']} ({_fmt(r['percent'], digits)}%)"
+                    cells[g] = f"{r['n']} ({_fmt(r['percent'], digits)}%)" if hidden is None else _public(hidden, r.name)
                 line(f"  {level}", cells)
-        line("  Missing", {g: str(by_group[g][by_group[g]["row"] == "missing"]["n"].iloc[0]) for g in GROUPS})
+        if hidden is None:
+            line("  Missing", {g: str(by_group[g][by_group[g]["row"] == "missing"]["n"].iloc[0]) for g in GROUPS})
+        else:
+            line("  Missing", {g: _public(hidden, by_group[g][by_group[g]["row"] == "missing"].index[0]) for g in GROUPS})
+            if var.kind == "categorical" and hidden.loc[part.index, "suppressed"].any():
+                out[header_at]["Std. difference"] = ""
     return pd.DataFrame(out)
+
+
+def _public(hidden: pd.DataFrame, index: object) -> str:
+    from analysis.reporting.suppression import SUPPRESSED_MARK
+
+    row = hidden.loc[index]
+    return SUPPRESSED_MARK if row["suppressed"] else str(row["n"])

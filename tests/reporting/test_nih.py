@@ -72,16 +72,28 @@ def test_mapping_target_must_be_a_category():
         NihMapping(race={"W": "Whyte"}, ethnicity={}, sex={})
 
 
-def test_age_table_suppresses_cells_under_five_but_not_totals():
-    ages = [10, 20, 30, 40, 50, 60, 61, 62, 25, 70, 71, None]
-    sexes = ["F", "F", "F", "F", "F", "F", "M", "M", "M", "F", "M", "F"]
-    frame = people(age=ages, sex=sexes, race=["W"] * 12, ethnicity=["N"] * 12)
+AGES = [10, 20, 30, 40, 50, 60, 61, 62, 25, 70, 71, None]
+SEXES = ["F", "F", "F", "F", "F", "F", "M", "M", "M", "F", "M", "F"]
+
+
+def test_age_table_is_exact_for_nih():
+    frame = people(age=AGES, sex=SEXES, race=["W"] * 12, ethnicity=["N"] * 12)
     table = age_table(frame, MAPPING).set_index("Age group")
-    # 18-64: F = 20, 30, 40, 50, 60 (5, shown); M = 61, 62, 25 (3 -> <5); total 8
-    assert table.loc["18-64 years"].tolist() == ["5", "<5", "0", "8"]
-    assert table.loc["<18 years"].tolist() == ["<5", "0", "0", "1"]
-    assert table.loc["65+ years"].tolist() == ["<5", "<5", "0", "2"]
-    assert table.loc["Unknown/Not Reported age"].tolist() == ["<5", "0", "0", "1"]
+    # 18-64: F = 20, 30, 40, 50, 60 (5); M = 61, 62, 25 (3); total 8. NIH wants exact counts.
+    assert table.loc["18-64 years"].tolist() == ["5", "3", "0", "8"]
+    assert table.loc["<18 years"].tolist() == ["1", "0", "0", "1"]
+    assert table.loc["65+ years"].tolist() == ["1", "1", "0", "2"]
+    assert table.loc["Unknown/Not Reported age"].tolist() == ["1", "0", "0", "1"]
+
+
+def test_age_table_public_copy_hides_small_cells_and_their_complements():
+    frame = people(age=AGES, sex=SEXES, race=["W"] * 12, ethnicity=["N"] * 12)
+    table = age_table(frame, MAPPING, suppress_below=5).set_index("Age group")
+    # Worked by hand: small cells F<18, M18-64, F65+, M65+, F-unknown; each row needs a second
+    # hidden cell (M<18 = 0, F18-64 = 5, M-unknown = 0), after which both sex columns are hidden
+    # throughout. The old rule ("<5" with row total 2 for 65+) let 65+ be read off the totals.
+    for row, total in (("<18 years", "1"), ("18-64 years", "8"), ("65+ years", "2"), ("Unknown/Not Reported age", "1")):
+        assert table.loc[row].tolist() == ["*", "*", "0", total]
 
 
 def test_age_outside_groups_is_an_error():

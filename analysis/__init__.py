@@ -16,12 +16,19 @@ True
 
 from __future__ import annotations
 
-from importlib import import_module, metadata
+from importlib import import_module
 
-try:
-    __version__ = metadata.version("trialkit")
-except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def _version() -> str:
+    """The installed distribution's version; read on first use of ``analysis.__version__`` (importing
+    ``importlib.metadata`` and scanning the installed distributions would slow every command)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("trialkit")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
 
 # public name -> (module, attribute): one line per function a notebook user calls, by stage
 _API: dict[str, tuple[str, str]] = {
@@ -102,6 +109,9 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> object:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     try:
         module, attribute = _API[name]
     except KeyError:
@@ -112,4 +122,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+    return sorted(set(globals()) | set(_API) | {"__version__"})

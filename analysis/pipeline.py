@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.checks.contracts import ValidTrial, validate_trial
-from analysis.core.notices import records_warnings
+from analysis.core.notices import notice, records_warnings
 from analysis.core.output import (
     check_output_directory,
     staged_directory,
@@ -45,6 +45,7 @@ from analysis.core.output import (
 from analysis.core.provenance import build_manifest, sha256_file
 from analysis.derive.adam import check_adam_derivations
 from analysis.derive.dataset import build_analysis_dataset
+from analysis.derive.disposition import derivation_rule, derive_disposition, disposition_was_derived
 from analysis.plan import LoadedPlan, load_plan
 from analysis.plan.inputs import plan_inputs
 from analysis.sources.files import RawTable
@@ -144,6 +145,10 @@ def load_trial(plan_path: str | Path) -> Trial:
     participants_raw, participants, measurements_raw, measurements = read_sources(loaded)
     check_adam_derivations(measurements_raw, measurements, loaded.plan)
     valid = validate_trial(participants_raw, participants, measurements_raw, measurements, loaded.plan)
+    if "disposition" not in valid.participants.columns:  # the file records none: derive it, and say so
+        derived = derive_disposition(valid.participants, valid.measurements, loaded.plan)
+        valid = ValidTrial(participants=derived, measurements=valid.measurements)
+        notice(f"{participants_raw.path.name}: disposition {derivation_rule(loaded.plan)}")
     dataset = build_analysis_dataset(valid.measurements, valid.participants, loaded.plan)
     return Trial(loaded, participants_raw, measurements_raw, valid, dataset)
 
@@ -178,6 +183,11 @@ def accounting_table(trial: Trial) -> pd.DataFrame:
     ]
     for raw in (trial.participants_raw, trial.measurements_raw):
         rows += [(raw.label, raw.path.name, item, count, reason) for item, count, reason in raw.notes]
+    if disposition_was_derived(trial.participants):
+        status = trial.participants["disposition"]
+        rule = derivation_rule(plan)
+        rows += [("participants", "analysis dataset", f"disposition derived: {code}", int((status == code).sum()), rule)
+                 for code in ("completed", "lost_to_follow_up")]
     primary = plan.visits.primary
     covariates = trial.participants.set_index("participant_id")[list(plan.covariates)]
     for outcome in plan.outcomes:
@@ -419,7 +429,7 @@ class Verification:
         return not self.changed_inputs and not self.differing_files
 
 
-def verify(manifest_path: str | Path) -> Verification:
+def verify(manifest_path: str | Path, *, progress: Callable[[str], None] = lambda _message: None) -> Verification:
     """Re-run the plan recorded in a manifest with its seed and compare every output's SHA-256.
 
     Inputs whose SHA-256 changed since the run are reported (the rerun then cannot match). Every
@@ -430,6 +440,8 @@ def verify(manifest_path: str | Path) -> Verification:
     manifest_path
         The ``manifest.json`` a :func:`run` wrote. The rerun goes to a temporary folder; the
         recorded outputs are not touched.
+    progress
+        Called with each stage's name as it starts (the rerun's stages, then the comparison).
 
     Returns
     -------
@@ -516,7 +528,8 @@ def verify(manifest_path: str | Path) -> Verification:
     if not plan_path.is_file() or hashlib.sha256(plan_path.read_bytes()).hexdigest() != manifest["plan"]["sha256"]:
         changed.append(str(plan_path))
     with tempfile.TemporaryDirectory(prefix="trialkit-verify-") as temp:
-        rerun = run(plan_path, Path(temp) / "rerun", seed=seed, render_report=False)
+        rerun = run(plan_path, Path(temp) / "rerun", seed=seed, render_report=False, progress=progress)
+        progress("compare outputs with the recorded run")
         differing = []
         compared = 0
         for relative, digest in sorted(recorded.items()):

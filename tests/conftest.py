@@ -92,3 +92,9 @@ from hypothesis import settings  # noqa: E402
 
 settings.register_profile("trialkit", derandomize=True, print_blob=True)
 settings.load_profile("trialkit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (the installed-wheel test) first, so that under pytest-xdist they run
+    beside the rest of the suite instead of alone at its end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -35,7 +35,8 @@ class ValidTrial:
 
     ``participants``: participant_id, arm ('treatment'|'control'), arm_code, the optional
     characteristics (age float, sex, race, ethnicity, site, enrolled_on datetime, disposition,
-    disposition_reason) and ``source_row``. ``measurements``: participant_id, visit, outcome, value
+    disposition_reason) and ``source_row``; ``disposition`` is absent when the file has none
+    (:func:`analysis.pipeline.load_trial` then derives it). ``measurements``: participant_id, visit, outcome, value
     (float), source_row, source_column.
     """
 
@@ -116,13 +117,31 @@ def _without_knock_on_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame, 
     return pd.concat(kept, ignore_index=True)
 
 
-def validate_participants(raw: RawTable, frame: pd.DataFrame, plan: Plan) -> tuple[pd.DataFrame, list[dict]]:
-    """Check the participants table; return it typed and with arms mapped, plus failure rows."""
+def arm_codes(plan: Plan, raw: RawTable) -> dict[str, str]:
+    """Arm code as it appears in the data -> ``treatment`` / ``control``: the plan's codes and, where
+    the file labels its arm column (SPSS, Stata), the label of each code the plan gives as a number,
+    so a plan may name an arm by its code (``1``) or by its label (``BtheB``)."""
     codes = plan.arms.code_to_arm()
+    labels = raw.value_labels.get(plan.data.participants.column("arm"), {})
+    for code, arm in list(codes.items()):
+        if code in labels:
+            codes.setdefault(labels[code], arm)
+    return codes
+
+
+def validate_participants(raw: RawTable, frame: pd.DataFrame, plan: Plan) -> tuple[pd.DataFrame, list[dict]]:
+    """Check the participants table; return it typed and with arms mapped, plus failure rows.
+
+    A table without a ``disposition`` column passes without one (the pipeline derives it from
+    the data, :func:`analysis.derive.disposition.derive_disposition`).
+    """
+    codes = arm_codes(plan, raw)
     schema = _contract("participants.yaml")
     schema = schema.update_column(
         "arm", checks=[pa.Check.isin(list(codes), error=f"isin({list(codes)})")]
     )
+    if "disposition" not in frame.columns:
+        schema = schema.remove_columns(["disposition"])
     spec = plan.data.participants
     file = str(raw.path)
     typed, problems = _pandera_failures(

@@ -15,19 +15,44 @@ from rich.console import Console
 from rich.markup import escape
 from typer.exceptions import TyperException
 
+from analysis.cli.group import TrialkitGroup, TrialkitTyper
 from analysis.core.errors import EXIT_USAGE, TrialkitError
 
-app = typer.Typer(
+# Nothing imported here or by the command modules at import time loads pandas, NumPy or SciPy:
+# `trialkit --help`, `--version` and shell completion stay fast (tests/cli/test_conventions.py).
+app = TrialkitTyper(
     name="trialkit",
     help="Clinical-trial outcome analysis from a declared study plan.",
+    cls=TrialkitGroup,  # commands in the order of the work, flags shown without a value
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 # Wide enough when not on a terminal that failure tables do not wrap in logs and captured output.
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 EXIT_INTERNAL = 70
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        from analysis import __version__
+
+        typer.echo(f"trialkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print trialkit's version and exit."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Show no progress (results, notes and errors are still printed)."
+    ),
+) -> None:
+    """Clinical-trial outcome analysis from a declared study plan."""
+    from analysis.cli.progress import set_quiet
+
+    set_quiet(quiet)
 
 
 def report_error(error: TrialkitError) -> None:
@@ -44,15 +69,23 @@ def show_notice(text: str) -> None:
 def run_cli(argv: list[str] | None = None) -> int:
     """Run ``trialkit`` with the given arguments and return its exit code (testable entry point)."""
     from analysis.cli import commands  # noqa: F401  (each command module registers itself on `app`)
+    from analysis.cli import progress as display_progress
     from analysis.cli.failures import failures_go_to, show_failures
     from analysis.core.errors import DataError
     from analysis.core.notices import recording_warnings
+    from analysis.core.progress import reporting_progress
 
     failures_go_to(None)  # each command declares where its failure table goes
+    display = display_progress.start()  # what the command is doing, on stderr (--quiet: nothing)
     try:
         # no library warning reaches the terminal: each becomes a trialkit 'note:' (or is only recorded)
-        with recording_warnings(forward=show_notice):
-            result = app(args=argv, prog_name="trialkit", standalone_mode=False)
+        with recording_warnings(forward=show_notice), reporting_progress(display_progress.loop_reporter):
+            try:
+                result = app(args=argv, prog_name="trialkit", standalone_mode=False)
+            except BaseException:
+                display.close(failed=True)
+                raise
+            display.close()
     except DataError as error:  # every command reports invalid data the same way
         show_failures(error)
         return error.exit_code

@@ -3,7 +3,9 @@
 from analysis.cli import (
     escalc,  # noqa: F401
     grant,  # noqa: F401
+    init,  # noqa: F401
     meta,  # noqa: F401
+    mmrm,  # noqa: F401
     redcap,  # noqa: F401
     replicate,  # noqa: F401
     run,  # noqa: F401

@@ -7,27 +7,35 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from analysis.cli import app, console
+from analysis.cli.progress import finish, stage
 from analysis.core.errors import UsageError
 
-PLAN_ARGUMENT = typer.Argument(..., help="The study plan (YAML) with a 'reporting:' section.")
-OUT_OPTION = typer.Option(..., "--out", help="Output directory (replaced as a whole on success).")
-POWER_OUT_OPTION = typer.Option(None, "--out", help="Write power.csv and power curves (png/svg) into this folder.")
+if TYPE_CHECKING:  # pandas, NumPy and rich tables are imported when a command runs, not for --help
+    import pandas as pd
+    from rich.table import Table
+
+PLAN_ARGUMENT = typer.Argument(..., metavar="PLAN", help="The study plan (YAML) with a 'reporting:' section.")
+OUT_OPTION = typer.Option(..., "--out", metavar="DIR", help="Output directory (replaced as a whole on success).")
+POWER_OUT_OPTION = typer.Option(
+    None, "--out", metavar="DIR", help="Write power.csv and power curves (png/svg) into this folder."
+)
 
 
 @app.command("grant-report")
 def grant_report_command(
     plan: Path = PLAN_ARGUMENT,
-    period_end: str = typer.Option(..., "--period-end", help="Last day of the reporting period (YYYY-MM-DD)."),
+    period_end: str = typer.Option(..., "--period-end", metavar="DATE", help="Last day of the reporting period (YYYY-MM-DD)."),
     out: Path = OUT_OPTION,
-    period_start: str = typer.Option(None, "--period-start", help="First day of the reporting period (YYYY-MM-DD)."),
+    period_start: str = typer.Option(
+        None, "--period-start", metavar="DATE", help="First day of the reporting period (YYYY-MM-DD).",
+        show_default="the first enrolment",
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Write the tables and figures but skip report.html."),
 ) -> None:
     """Table 1, CONSORT flow, NIH inclusion tables, enrollment, retention and adverse events."""
@@ -43,9 +51,12 @@ def grant_report_command(
 
     failures_go_to(failure_table_path(plan, beside_folder=out))  # invalid data: reported by run_cli
     check_output_directory(out, plan_inputs(load_plan(plan)))  # refuse a bad --out before reading any data
+    stage("read, validate and derive")
     trial = load_trial(plan)
+    stage("grant-report tables and figures" + ("" if no_report else ", then report.html"))
     report = write_grant_report(trial, period_end, out, period_start=period_start, render=not no_report,
                                 command=["trialkit", *sys.argv[1:]])
+    finish()
     flow = report.flow
     console.print(
         f"[green]grant report written:[/] {escape(str(report.out_dir))} ({len(report.files)} files); randomised "
@@ -65,19 +76,29 @@ def _floats(text: str | None, name: str) -> list[float] | None:
 
 @app.command("power")
 def power_command(
-    d: float = typer.Option(..., "--d", help="Standardised effect size (treatment - control, in SD units)."),
-    n: float = typer.Option(None, "--n", help="Participants analysed per arm (give --n for power, or --power for n)."),
-    power: float = typer.Option(None, "--power", help="Target power; solves for n per arm."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
-    r: float = typer.Option(None, "--r", help="Baseline-follow-up correlation: ANCOVA (design factor 1 - r^2)."),
-    attrition: float = typer.Option(0.0, "--attrition", help="Expected share lost (0-1); inflates n to enrol."),
-    simulate: int = typer.Option(0, "--simulate", help="Also estimate power from this many simulated trials."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the simulation (numpy default_rng)."),
+    d: float = typer.Option(..., "--d", metavar="D", help="Standardised effect size (treatment - control, in SD units)."),
+    n: float = typer.Option(None, "--n", metavar="N", help="Participants analysed per arm (give --n for power, or --power for n)."),
+    power: float = typer.Option(None, "--power", metavar="POWER", help="Target power; solves for n per arm."),
+    alpha: float = typer.Option(0.05, "--alpha", metavar="ALPHA", help="Two-sided significance level."),
+    r: float = typer.Option(
+        None, "--r", metavar="R", help="Baseline-follow-up correlation: ANCOVA (design factor 1 - r^2).",
+        show_default="none: a t-test",
+    ),
+    attrition: float = typer.Option(0.0, "--attrition", metavar="SHARE", help="Expected share lost (0-1); inflates n to enrol."),
+    simulate: int = typer.Option(0, "--simulate", metavar="N", help="Also estimate power from this many simulated trials."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the simulation (numpy default_rng)."),
     mmrm: bool = typer.Option(False, "--mmrm", help="Simulate the MMRM at the last visit (needs --simulate)."),
-    dropout: str = typer.Option(None, "--dropout", help="MMRM: cumulative dropout per follow-up visit, e.g. 0.05,0.1,0.2."),
+    dropout: str = typer.Option(
+        None, "--dropout", metavar="SHARES", help="MMRM: cumulative dropout per follow-up visit, e.g. 0.05,0.1,0.2.",
+        show_default="0,0,0",
+    ),
     out: Path = POWER_OUT_OPTION,
 ) -> None:
     """Power or sample size for the next trial: t-test, ANCOVA, attrition, simulation, curves."""
+    import numpy as np
+    import pandas as pd
+    from rich.table import Table
+
     from analysis.stats import power as pw
 
     if (n is None) == (power is None):
@@ -106,6 +127,7 @@ def power_command(
                      "value": float(pw.inflate_for_attrition(n_use, attrition)), "n_per_arm": n_use, "power": np.nan})
     if simulate:
         n_sim = int(math.ceil(n_use))
+        stage(f"simulate {simulate:,} trials of {n_sim} per arm ({'MMRM' if mmrm else 'ANCOVA'})")
         if mmrm:
             shares = _floats(dropout, "dropout") or [0.0, 0.0, 0.0]
             rho = 0.5 if r is None else r
@@ -125,6 +147,7 @@ def power_command(
     for row in frame.itertuples(index=False):
         table.add_row(row.method, row.quantity, f"{row.value:.6g}", f"{row.n_per_arm:g}",
                       "" if pd.isna(row.power) else f"{row.power:.4f}", "" if pd.isna(row.mc_se) else f"{row.mc_se:.4f}")
+    finish()
     typer.echo(_render(table))
     if out is not None:
         _write_power_outputs(frame, d, n_use, r, alpha, out, seed if simulate else None)
@@ -141,7 +164,9 @@ def _render(table: Table) -> str:
 def _write_power_outputs(
     frame: pd.DataFrame, d: float, n_use: float, r: float | None, alpha: float, out: Path, seed: int | None
 ) -> None:
+    stage("power curves")
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -162,6 +187,7 @@ def _write_power_outputs(
         plot_power_curve(curve, ax=ax)
         save_figure(fig, staging / "power_curve")
         write_text(staging / "manifest.json", json.dumps(_power_manifest(staging, seed), indent=2) + "\n")
+    finish()
     console.print(f"[green]written:[/] {escape(str(out))}/power.csv, power_curve.csv, power_curve.png/svg")
 
 

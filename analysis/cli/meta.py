@@ -9,6 +9,8 @@ import typer
 from rich.markup import escape
 
 from analysis.cli import app, console
+from analysis.cli.choices import ARM_MEASURES, META_METHODS, META_TESTS, choice_option
+from analysis.cli.progress import finish, stage
 from analysis.core.errors import UsageError
 
 HELP = (
@@ -30,19 +32,30 @@ HELP = (
 
 
 # Path options as module-level singletons (typer's idiom; ruff B008)
-_INPUT = typer.Option(..., "--input", help="Effects CSV (study + yi, vi; or arm summaries with --measure).")
-_OUTPUT = typer.Option(None, "--output", help="Write the table here (CSV) instead of stdout.")
-_FOREST = typer.Option(None, "--forest", help="Write a forest plot (.png or .svg).")
-_REPORT = typer.Option(None, "--report", help="Render DIR/meta_report.html from notebooks/meta_analysis.ipynb.")
+_INPUT = typer.Option(..., "--input", metavar="FILE", help="Effects CSV (study + yi, vi; or arm summaries with --measure).")
+_OUTPUT = typer.Option(None, "--output", metavar="FILE", help="Write the table here (CSV).", show_default="standard output")
+_FOREST = typer.Option(None, "--forest", metavar="FILE", help="Write a forest plot (.png or .svg).")
+_REPORT = typer.Option(None, "--report", metavar="DIR", help="Render DIR/meta_report.html from notebooks/meta_analysis.ipynb.")
+_METHOD = choice_option(
+    "REML", "--method", choices=META_METHODS, metavar="METHOD",
+    help="tau^2 estimator: REML, DL, PM, ML, or FE (fixed effect); any case.",
+)
+_TEST = choice_option(
+    "z", "--test", choices=META_TESTS, metavar="TEST", help="z (normal) or knha (Knapp-Hartung / HKSJ, t with k-1 df)."
+)
+_MEASURE = choice_option(
+    None, "--measure", choices=ARM_MEASURES, metavar="MEASURE",
+    help="MD, SMD, SMDH or ROM (any case): compute yi, vi from arm summaries.", show_default="none: the file has yi, vi",
+)
 
 
 @app.command("meta", help=HELP)
 def meta_command(
     input: Path = _INPUT,
-    method: str = typer.Option("REML", "--method", help="tau^2 estimator: REML, DL, PM, ML, or FE (fixed effect)."),
-    test: str = typer.Option("z", "--test", help="z (normal) or knha (Knapp-Hartung / HKSJ, t with k-1 df)."),
-    ci_level: float = typer.Option(0.95, "--ci-level", help="Level of the CI, prediction interval and tau^2 CI."),
-    measure: str = typer.Option(None, "--measure", help="MD, SMD, SMDH or ROM: compute yi, vi from arm summaries."),
+    method: str = _METHOD,
+    test: str = _TEST,
+    ci_level: float = typer.Option(0.95, "--ci-level", metavar="LEVEL", help="Level of the CI, prediction interval and tau^2 CI."),
+    measure: str = _MEASURE,
     exponentiate: bool = typer.Option(False, "--exponentiate", help="Back-transform a ratio measure (ROM) with exp."),
     output: Path = _OUTPUT,
     forest: Path = _FOREST,
@@ -73,8 +86,11 @@ def meta_command(
     # everything is computed before anything is written: a failure leaves no partial output
     effects = effects_from_table(read_csv_text(input), measure=measure, source=str(input))
     fit, table = meta_analyse(effects, method=method, test=test, ci_level=ci_level, exponentiate=exponentiate)  # type: ignore[arg-type]
+    if fmt is not None:
+        stage("draw the forest plot")
     figure = render_forest(table, fmt, lower_is_better=lower_is_better) if fmt is not None else None
     if report is not None:
+        stage("render meta_report.html")
         from analysis.core.resources import notebook_path
         from analysis.reporting.notebook import render_notebook
 
@@ -89,6 +105,7 @@ def meta_command(
             "out_dir": str(report.resolve()),
         }
         render_notebook(notebook_path("meta_analysis.ipynb"), parameters, report / "meta_report.html")
+    finish()
     data = table_csv_bytes(table)
     if output is not None:
         write_bytes(output, data)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.markup import escape
 
 from analysis.cli import app, console
+from analysis.cli.progress import finish, stage
 from analysis.core.errors import UsageError
 
-PlanArgument = typer.Argument(..., help="The study plan (YAML), e.g. data/studies/example-precision-release.yaml.")
+PlanArgument = typer.Argument(
+    ..., metavar="PLAN", help="The study plan (YAML), e.g. data/studies/example-precision-release.yaml."
+)
 
 
 @app.command("validate")
@@ -21,8 +23,10 @@ def validate_command(
     failures: Path = typer.Option(
         None,
         "--failures",
-        help="Where to write the full failure table (CSV) [default: reports/<study id>.validation_failures.csv, "
-        "where `trialkit run` writes it].",
+        metavar="FILE",
+        help="Where to write the full failure table (CSV) if the data are invalid (the default is where "
+        "`trialkit run` writes it).",
+        show_default="reports/<study id>.validation_failures.csv",
     ),
 ) -> None:
     """Check a plan's data against the contracts; exit 0 valid, 1 invalid data, 2 bad plan or usage."""
@@ -32,8 +36,10 @@ def validate_command(
     from analysis.plan import load_plan
 
     failures_go_to(failure_table_path(plan, failures, beside_folder=Path("reports") / load_plan(plan).plan.study.id))
+    stage(f"read and validate the data of {plan}")
     trial = load_trial(plan)
     participants = trial.participants
+    finish()
     console.print(
         f"[green]valid:[/] {len(participants)} participants "
         f"({(participants['arm'] == 'treatment').sum()} treatment, {(participants['arm'] == 'control').sum()} control), "
@@ -44,8 +50,10 @@ def validate_command(
 @app.command("run")
 def run_command(
     plan: Path = PlanArgument,
-    out: Path = typer.Option(None, "--out", help="Output directory [default: reports/<study id>]."),
-    seed: int = typer.Option(None, "--seed", help="Seed for resampling and imputation [default: the plan's seed]."),
+    out: Path = typer.Option(None, "--out", metavar="DIR", help="Output directory.", show_default="reports/<study id>"),
+    seed: int = typer.Option(
+        None, "--seed", metavar="N", help="Seed for resampling and imputation.", show_default="the plan's seed"
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip rendering report.html."),
 ) -> None:
     """Read, validate, derive, analyse, draw and report, writing every output atomically."""
@@ -61,11 +69,12 @@ def run_command(
         out,
         seed=seed,
         render_report=not no_report,
-        progress=lambda stage: console.print(f"[cyan]>[/] {stage}"),
+        progress=stage,
         # `python -m analysis` is the same program as `trialkit`: record it as the rerunnable command
         command=["trialkit", *sys.argv[1:]] if sys.argv[0].endswith(("trialkit", "analysis/__main__.py")) else None,
     )
     report = result / "report.html"
+    finish()
     console.print(f"[green]done:[/] outputs in {escape(str(result))}")
     if report.exists():
         console.print(f"report: {escape(str(report))}")
@@ -74,8 +83,10 @@ def run_command(
 @app.command("simulate")
 def simulate_command(
     plan: Path = PlanArgument,
-    seed: int = typer.Option(..., "--seed", help="Seed of the generator (recorded by the caller)."),
-    out: Path = typer.Option(None, "--out", help="Folder to write into [default: the paths the plan names]."),
+    seed: int = typer.Option(..., "--seed", metavar="N", help="Seed of the generator (recorded by the caller)."),
+    out: Path = typer.Option(
+        None, "--out", metavar="DIR", help="Folder to write into.", show_default="the paths the plan names"
+    ),
 ) -> None:
     """Draw a SIMULATED trial and write it as CSV.
 
@@ -89,6 +100,7 @@ def simulate_command(
     from analysis.replicate.simulate import write_simulated_trial
 
     failures_go_to(beside_output(out) if out is not None else None)
+    stage(f"draw a SIMULATED trial (seed {seed})")
     if is_published_results(plan):
         from analysis.plan.published import PublishedTrial
         from analysis.replicate import write_replication_trial
@@ -102,6 +114,7 @@ def simulate_command(
 
         with staged_directory(out, inputs=[plan], kind="simulate") as staging:
             trial_plan = out / write_replication_trial(published, staging, seed).name
+        finish()
         console.print(f"wrote calibrated SIMULATED trial (seed {seed}); analyse it with: trialkit run {escape(str(trial_plan))}")
         return
     if out is None:
@@ -111,20 +124,24 @@ def simulate_command(
 
         with staged_directory(out, inputs=[plan], kind="simulate") as staging:
             written = [out / path.name for path in write_simulated_trial(load_plan(plan), seed, staging)]
+    import pandas as pd
+
+    finish()
     for path in written:
         console.print(f"wrote {escape(str(path))} ({len(pd.read_csv(path))} rows, simulated, seed {seed})")
 
 
 @app.command("verify")
 def verify_command(
-    manifest: Path = typer.Argument(..., help="A run's manifest.json."),
+    manifest: Path = typer.Argument(..., metavar="MANIFEST", help="A run's manifest.json."),
 ) -> None:
     """Re-run a recorded run (same plan, inputs and seed) and check every output is byte-identical."""
     from analysis.cli.failures import beside_output, failures_go_to
     from analysis.pipeline import verify
 
     failures_go_to(beside_output(manifest.resolve().parent))  # beside the recorded run's folder
-    result = verify(manifest)
+    result = verify(manifest, progress=stage)
+    finish()
     for item in result.changed_inputs:
         console.print(f"[red]input changed since the run:[/] {escape(item)}")
     for item in result.differing_files:

@@ -11,7 +11,10 @@ Anything else that escapes is a bug in trialkit, not a user mistake.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported when a DataError is made, so `trialkit --help` does not load it
+    import pandas as pd
 
 EXIT_OK = 0
 EXIT_INVALID_DATA = 1
@@ -62,6 +65,8 @@ class DataError(TrialkitError):
     def __init__(self, message: str, failures: pd.DataFrame | None = None) -> None:
         super().__init__(message)
         if failures is None:
+            import pandas as pd
+
             failures = pd.DataFrame(columns=FAILURE_COLUMNS)
         self.failures = failures.reindex(columns=FAILURE_COLUMNS)
 

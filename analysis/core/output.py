@@ -246,19 +246,21 @@ def check_output_directory(destination: str | Path, inputs: Iterable[str | Path]
 
     Refused (:class:`~analysis.core.filesystem.OutputRefusedError`, exit code 2): the file-system
     root; a folder that is or holds an input of the run (``inputs``: plan, data files, data
-    dictionary ...) or trialkit's own data contracts and notebooks; the working directory, the home
-    directory or a folder holding either; an existing file; a non-empty folder that is neither a
-    trialkit output (:func:`is_trialkit_output`) nor inside one. Paths are compared as real paths,
+    dictionary ...) or trialkit's own bundled files (contracts, notebooks, example data, study
+    template); the working directory, the home directory or a folder holding either; an existing
+    file; a non-empty folder that is neither a trialkit output (:func:`is_trialkit_output`) nor
+    inside one. Paths are compared as real paths,
     so ``--out .``, ``--out ..`` and a symbolic link are judged by the folder they name. Returns
     the real path.
     """
-    from analysis.core.resources import NOTEBOOKS_DIR, SCHEMAS_DIR
+    from analysis.core.resources import EXAMPLES_DIR, NOTEBOOKS_DIR, SCHEMAS_DIR, TEMPLATES_DIR
 
     folder = real_path(destination)
     if folder == Path(folder.anchor):
         raise _refusal(folder, "it is the file-system root")
     protected = [(Path(p), "an input of this run") for p in inputs]
-    protected += [(SCHEMAS_DIR, "trialkit's data contracts"), (NOTEBOOKS_DIR, "trialkit's report notebooks")]
+    protected += [(SCHEMAS_DIR, "trialkit's data contracts"), (NOTEBOOKS_DIR, "trialkit's report notebooks"),
+                  (EXAMPLES_DIR, "trialkit's example data"), (TEMPLATES_DIR, "trialkit's study template")]
     with contextlib.suppress(OSError):
         protected.append((Path.cwd(), "the current working directory"))
     with contextlib.suppress(RuntimeError, KeyError, OSError):

@@ -17,8 +17,8 @@ from pathlib import Path
 from analysis.core.notices import manifest_notices
 
 PACKAGES = (
-    "trialkit", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "pandera", "pydantic",
-    "matplotlib", "seaborn", "papermill", "nbconvert", "pyarrow", "pyreadstat",
+    "trialkit", "numpy", "scipy", "pandas", "statsmodels", "pandera", "pydantic",
+    "matplotlib", "papermill", "nbconvert", "pyarrow", "pyreadstat",
 )
 
 

@@ -7,7 +7,10 @@ participant and every visit the plan declares, so a missed visit is a row with a
 never an absent row:
 
 ``participant_id, arm, outcome, visit, visit_week, value, baseline, change, pct_change,
-baseline_flag`` plus ``responder_points`` / ``responder_percent`` for outcomes with an MCID.
+baseline_flag`` plus ``responder_points`` / ``responder_percent`` for outcomes with an MCID, and
+``visit_day`` / ``visit_month`` after ``visit_week`` when the plan counts visit time in days or
+months. The participants' ``disposition``, when the file has none, is derived in
+:mod:`analysis.derive.disposition`.
 """
 
 from __future__ import annotations
@@ -58,10 +61,15 @@ def expand_visit_grid(measurements: pd.DataFrame, participants: pd.DataFrame, pl
 
 
 def derive_visit_week(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Add ``visit_week`` (0 at baseline, the plan's week number at each follow-up)."""
+    """Add ``visit_week`` (0 at baseline, the plan's week number at each follow-up) and, for a plan
+    whose ``visits.time_unit`` is days or months, the time as the plan gives it in ``visit_day`` /
+    ``visit_month`` (``visit_week`` is then that time in weeks: days / 7, months x 365.25 / 12 / 7).
+    """
     _require(frame, ["visit"], "derive_visit_week")
     out = frame.copy()
     out["visit_week"] = out["visit"].map(plan.visits.weeks).astype(float)
+    if plan.visits.time_column != "visit_week":
+        out[plan.visits.time_column] = out["visit"].map(plan.visits.times).astype(float)
     return out
 
 
@@ -227,7 +235,8 @@ def build_analysis_dataset(measurements: pd.DataFrame, participants: pd.DataFram
     -------
     pandas.DataFrame
         Columns ``participant_id, arm, outcome, visit, visit_week, value, baseline, change,
-        pct_change, baseline_flag, responder_points, responder_percent``.
+        pct_change, baseline_flag, responder_points, responder_percent``; with ``visit_day`` or
+        ``visit_month`` after ``visit_week`` when the plan's ``time_unit`` is days or months.
 
     Examples
     --------
@@ -270,4 +279,6 @@ def build_analysis_dataset(measurements: pd.DataFrame, participants: pd.DataFram
         kind="stable",
     )
     columns = ANALYSIS_COLUMNS + ["responder_points", "responder_percent"]
+    if plan.visits.time_column != "visit_week":  # the plan's own time unit, beside visit_week
+        columns.insert(columns.index("visit_week") + 1, plan.visits.time_column)
     return frame[columns].reset_index(drop=True)

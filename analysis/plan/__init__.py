@@ -19,6 +19,7 @@ from analysis.plan.documents import (
 )
 from analysis.plan.sources import (
     ADSL_DEFAULTS,
+    DEFAULT_NA_VALUES,
     DISPOSITIONS,
     FORMATS,
     MEASUREMENT_FIELDS,
@@ -62,6 +63,7 @@ __all__ = [
     "Analysis",
     "Arm",
     "Arms",
+    "DEFAULT_NA_VALUES",
     "DISPOSITIONS",
     "DataFile",
     "DataSources",

@@ -1,5 +1,5 @@
-"""Reading plan-like YAML documents: safe loading (:func:`yaml_mapping`), validation with one-sentence
-key errors ("did you mean", :func:`validate_document`), and :func:`parse_plan` / :func:`load_plan`
+"""Reading plan-like YAML documents: safe loading (:func:`yaml_mapping`), validation that lists every
+key error at once, one sentence each with "did you mean" (:func:`validate_document`), and :func:`parse_plan` / :func:`load_plan`
 for the study plan (:func:`read_yaml_document` reads the file).
 """
 
@@ -26,7 +26,9 @@ def _location(loc: tuple[object, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def _describe(root: type[BaseModel], error: dict[str, object]) -> str:
+def _describe(root: type[BaseModel], error: dict[str, object], listed: set[tuple[object, ...]] | None = None) -> str:
+    """One problem as a sentence. ``listed`` collects the mappings whose allowed keys were already
+    given (a second unknown key in the same mapping does not repeat them)."""
     where = _location(tuple(error["loc"]))  # type: ignore[arg-type]
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -35,13 +37,38 @@ def _describe(root: type[BaseModel], error: dict[str, object]) -> str:
         close = difflib.get_close_matches(str(tuple(error["loc"])[-1]), allowed, n=1)  # type: ignore[index]
         hint = f"did you mean '{close[0]}'? " if close else ""
         listing = "allowed keys here: " + ", ".join(allowed) if allowed else "see the format's documentation for the allowed keys"
+        if listed is not None:
+            if parent in listed and allowed:
+                listing = "allowed keys as above"
+            listed.add(parent)
         return f"unknown key '{where}' (found {_shown(error['input'])}); {hint}{listing}"
     if kind == "missing":
         return f"missing required key '{where}'"
     if kind == "finite_number":
         return f"key '{where}' must be a finite number (found {_shown(error['input'])})"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"key '{where}': {message} (found {_shown(error['input'])})"
+    hint = ""
+    expected = (error.get("ctx") or {}).get("expected") if kind == "literal_error" else None  # type: ignore[union-attr]
+    if expected and isinstance(error["input"], str):
+        choices = [part.strip(" '\"") for part in str(expected).replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(error["input"], [c for c in choices if c], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"key '{where}': {message} (found {_shown(error['input'])}){hint}"
+
+
+def _misspelt(errors: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Drop a 'missing required key' whose sibling unknown key is its misspelling (``sede`` for
+    ``seed``): the unknown key's line already says "did you mean 'seed'?"."""
+    unknown = {tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"}  # type: ignore[arg-type]
+    kept = []
+    for error in errors:
+        loc = tuple(error["loc"])  # type: ignore[arg-type]
+        if error["type"] == "missing" and loc:
+            siblings = [str(u[-1]) for u in unknown if u[:-1] == loc[:-1]]
+            if difflib.get_close_matches(str(loc[-1]), siblings, n=1):
+                continue
+        kept.append(error)
+    return kept
 
 
 _REPR = reprlib.Repr()
@@ -52,7 +79,8 @@ def _shown(value: object) -> str:
     """A value as found in the YAML, cut short (anchors can make a small file hold a huge value)."""
     if isinstance(value, float) and not math.isfinite(value):
         return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
-    return _REPR.repr(value)
+    text = _REPR.repr(value)
+    return text if len(text) <= 100 else text[:96] + " ..."
 
 
 def _allowed_keys(root: type[BaseModel], parent: tuple[object, ...]) -> list[str]:
@@ -150,15 +178,50 @@ def yaml_mapping(text: str, source: str, what: str) -> dict:
     return raw
 
 
+MAX_LISTED = 25  # problems listed one per line; beyond that, a count (a generated plan can hold thousands)
+
+
 def validate_document(model: type[ModelT], raw: dict, source: str) -> ModelT:
-    """``model.model_validate(raw)``, with the first problem as one sentence naming the key, what
-    was found and what is allowed (a typo'd key is reported before the key it made "missing")."""
+    """``model.model_validate(raw)``, with every problem found reported at once: one sentence per
+    problem naming the key path, what was found and what is allowed, with a "did you mean" where a
+    close key or value exists. One problem is one line (``source: sentence``); several are a count
+    and one ``  - sentence`` line each, unknown keys first (a typo'd key is not also reported as
+    the required key it made "missing").
+
+    Checks that relate keys to each other (a primary visit among the visit labels, say) run once
+    every key is well-formed, so fixing the listed problems can reveal such a problem.
+
+    Examples
+    --------
+    >>> from analysis.plan.study import Plan
+    >>> raw = {"study": {"id": "x", "titel": "X"}, "sede": 1, "data": {}, "arms": {},
+    ...        "visits": {"baseline": "b", "time_unit": "month", "followup": [{"label": "m1", "time": 1}],
+    ...                   "primary": "m1"}, "outcomes": []}
+    >>> try:
+    ...     validate_document(Plan, raw, "plan.yaml")
+    ... except PlanError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    plan.yaml: 7 problems:
+      - unknown key 'study.titel' (found 'X'); did you mean 'title'? allowed keys here: id, title, ...
+      - unknown key 'sede' (found 1); did you mean 'seed'? allowed keys here: study, seed, data, ...
+      - key 'data': give exactly one data source: participants + measurements, redcap, or adam (found {})
+      - missing required key 'arms.treatment'
+      - missing required key 'arms.control'
+      - key 'visits.time_unit': Input should be 'days', 'weeks' or 'months' (found 'month'); did you mean 'months'?
+      - key 'outcomes': List should have at least 1 item after validation, not 0 (found [])
+    """
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        more = f" ({len(errors) - 1} more problem(s) after fixing this one)" if len(errors) > 1 else ""
-        raise PlanError(f"{source}: {_describe(model, errors[0])}{more}") from None
+        errors = sorted(_misspelt(exc.errors()), key=lambda e: e["type"] != "extra_forbidden")
+        listed: set[tuple[object, ...]] = set()
+        lines = [_describe(model, error, listed) for error in errors[:MAX_LISTED]]
+        if len(errors) == 1:
+            raise PlanError(f"{source}: {lines[0]}") from None
+        if len(errors) > MAX_LISTED:
+            lines.append(f"... and {len(errors) - MAX_LISTED} more")
+        listing = "\n".join(f"  - {line}" for line in lines)
+        raise PlanError(f"{source}: {len(errors)} problems:\n{listing}") from None
 
 
 def parse_plan(text: str, source: str = "<plan>") -> Plan:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMATS = ("csv", "parquet", "xlsx", "sas7bdat", "xpt", "sav")
+FORMATS = ("csv", "parquet", "xlsx", "sas7bdat", "xpt", "sav", "dta")
 SUFFIX_FORMAT = {
     ".csv": "csv",
     ".txt": "csv",
@@ -22,7 +22,11 @@ SUFFIX_FORMAT = {
     ".sas7bdat": "sas7bdat",
     ".xpt": "xpt",
     ".sav": "sav",
+    ".dta": "dta",
 }
+# Texts read as a missing value in number columns unless the plan says otherwise: an empty cell, R's
+# NA (write.csv) and SAS's '.' (analysis.sources.files reads them; the accounting counts them).
+DEFAULT_NA_VALUES = ("", "NA", ".")
 
 PARTICIPANT_FIELDS = (
     "participant_id",
@@ -50,11 +54,13 @@ class DataFile(StrictModel):
     """One input file and how its columns map onto canonical names."""
 
     path: str
-    format: Literal["csv", "parquet", "xlsx", "sas7bdat", "xpt", "sav"] | None = None
+    format: Literal["csv", "parquet", "xlsx", "sas7bdat", "xpt", "sav", "dta"] | None = None
     sheet: str | int | None = None
     delimiter: str = ","
     encoding: str = "utf-8"
     columns: dict[str, str] = Field(default_factory=dict)
+    # Texts that mean "missing" in the file's number columns (an empty cell always does).
+    na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
 
     @field_validator("path")
     @classmethod
@@ -62,6 +68,19 @@ class DataFile(StrictModel):
         if not value:
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("na_values", mode="before")
+    @classmethod
+    def _na_values_as_text(cls, value: object) -> object:
+        # YAML reads -99 as a number; NO, off and the like as booleans: say so rather than guess
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            if isinstance(item, bool) or item is None or (isinstance(item, float) and item != item):
+                raise ValueError(f"{item!r} is not a text; quote each missing-value code, e.g. \"NA\"")
+            out.append(str(int(item)) if isinstance(item, float) and item.is_integer() else str(item))
+        return out
 
     def resolved_format(self) -> str:
         if self.format is not None:

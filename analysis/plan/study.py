@@ -4,11 +4,12 @@ reporting; the data sources are in :mod:`analysis.plan.sources`) and :class:`Loa
 
 from __future__ import annotations
 
+import difflib
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from analysis.plan.sources import DataFile, DataSources, StrictModel
 
@@ -50,13 +51,35 @@ class Arms(StrictModel):
         return mapping
 
 
+# Days per unit of visit time. A month is 365.25 / 12 days (the mean Julian month, as SAS and ICH
+# E2B count ages in months), so month 12 is 52.18 weeks.
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
+
+
 class FollowUp(StrictModel):
+    """A follow-up visit: its label and its time since baseline in the plan's ``time_unit``.
+
+    ``time`` is the time; ``week`` is accepted in its place when the unit is weeks (older plans).
+    After validation ``time`` holds the time in the plan's unit and ``week`` the same time in weeks
+    (converted by :class:`Visits`), whichever the plan gave.
+    """
+
     label: str
-    week: float = Field(gt=0)
+    time: float | None = Field(default=None, gt=0)
+    week: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_time(self) -> FollowUp:
+        if self.time is None and self.week is None:
+            raise ValueError(f"follow-up visit '{self.label}' needs its 'time' since baseline")
+        if self.time is not None and self.week is not None and {"time", "week"} <= self.model_fields_set:
+            raise ValueError(f"follow-up visit '{self.label}' gives both 'time' and 'week'; give 'time' only")
+        return self
 
 
 class Visits(StrictModel):
     baseline: str
+    time_unit: Literal["days", "weeks", "months"] = "weeks"
     followup: list[FollowUp] = Field(min_length=1)
     primary: str
 
@@ -67,11 +90,24 @@ class Visits(StrictModel):
             raise ValueError(f"follow-up visit labels repeat: {labels}")
         if self.baseline in labels:
             raise ValueError(f"baseline label '{self.baseline}' is also a follow-up label")
-        weeks = [v.week for v in self.followup]
-        if weeks != sorted(weeks) or len(set(weeks)) != len(weeks):
-            raise ValueError("follow-up visits must be listed in strictly increasing week order")
+        in_weeks = [v.label for v in self.followup if "week" in v.model_fields_set]
+        if in_weeks and self.time_unit != "weeks":
+            raise ValueError(
+                f"follow-up visit(s) {in_weeks} give 'week' but time_unit is {self.time_unit}; give 'time' "
+                f"in {self.time_unit}"
+            )
+        for visit in self.followup:  # frozen models: the times are completed once, here
+            time = visit.time if visit.time is not None else visit.week
+            object.__setattr__(visit, "time", time)
+            week = time if self.time_unit == "weeks" else time * DAYS_PER_UNIT[self.time_unit] / 7.0
+            object.__setattr__(visit, "week", week)
+        times = [v.time for v in self.followup]
+        if times != sorted(times) or len(set(times)) != len(times):
+            raise ValueError(f"follow-up visits must be listed in strictly increasing time order, found {times}")
         if self.primary not in labels:
-            raise ValueError(f"primary visit '{self.primary}' is not one of the follow-up labels {labels}")
+            close = difflib.get_close_matches(self.primary, labels, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"primary visit '{self.primary}' is not one of the follow-up labels {labels}{hint}")
         return self
 
     @property
@@ -80,8 +116,31 @@ class Visits(StrictModel):
         return [self.baseline] + [v.label for v in self.followup]
 
     @property
+    def times(self) -> dict[str, float]:
+        """Visit label -> time since baseline in the plan's ``time_unit`` (0 at baseline)."""
+        return {self.baseline: 0.0} | {v.label: float(v.time) for v in self.followup}
+
+    @property
     def weeks(self) -> dict[str, float]:
-        return {self.baseline: 0.0} | {v.label: v.week for v in self.followup}
+        """Visit label -> time since baseline in weeks, whatever the plan's unit (0 at baseline)."""
+        return {self.baseline: 0.0} | {v.label: float(v.week) for v in self.followup}
+
+    @property
+    def days(self) -> dict[str, float]:
+        """Visit label -> time since baseline in days (a month is 365.25 / 12 days)."""
+        per = DAYS_PER_UNIT[self.time_unit]
+        return {label: time * per for label, time in self.times.items()}
+
+    @property
+    def time_column(self) -> str:
+        """The analysis dataset's column holding the visit time in the plan's unit: ``visit_week``
+        for weeks, else ``visit_day`` / ``visit_month`` (kept beside ``visit_week``)."""
+        return {"days": "visit_day", "weeks": "visit_week", "months": "visit_month"}[self.time_unit]
+
+    @property
+    def time_label(self) -> str:
+        """How figures name the time axis: ``Day``, ``Week`` or ``Month``."""
+        return {"days": "Day", "weeks": "Week", "months": "Month"}[self.time_unit]
 
 
 class Mcid(StrictModel):
@@ -106,6 +165,19 @@ class Outcome(StrictModel):
     mcid: Mcid | None = None
     primary: bool = False
 
+    @field_validator("better", mode="before")
+    @classmethod
+    def _direction_known(cls, value: object, info: ValidationInfo) -> object:
+        """``better: unknown`` (what ``plan-from-redcap`` writes) stops every command until it is set."""
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "unknown", "todo")):
+            name = info.data.get("name")
+            which = f"outcome '{name}'" if name else "this outcome"
+            raise ValueError(
+                f"the direction of improvement of {which} is not set: write 'better: lower' or 'better: higher' "
+                "(whether a lower or a higher value is the better result) before running"
+            )
+        return value
+
     @field_validator("range")
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
@@ -119,12 +191,34 @@ class Outcome(StrictModel):
         return 1 if self.better == "higher" else -1
 
 
+# the MMRM covariance structures (analysis.stats.models.mmrm.STRUCTURES)
+MmrmStructure = Literal[
+    "unstructured", "compound_symmetry", "ar1", "toeplitz", "cs_heterogeneous",
+    "ar1_heterogeneous", "toeplitz_heterogeneous", "antedependence",
+    "antedependence_heterogeneous", "spatial_exponential",
+]
+
+
 class Analysis(StrictModel):
     ci_level: float = Field(default=0.95, gt=0, lt=1)
     primary_model: Literal["ancova", "mmrm"] = "ancova"
-    mmrm_covariance: Literal["unstructured", "toeplitz", "ar1", "compound_symmetry"] = "unstructured"
+    mmrm_covariance: MmrmStructure = "unstructured"
     # Structures to try, in order, if the requested one fails; empty = fail loudly (no fallback).
-    mmrm_fallback: list[Literal["toeplitz", "ar1", "compound_symmetry"]] = Field(default_factory=list)
+    mmrm_fallback: list[MmrmStructure] = Field(default_factory=list)
+    mmrm_df: Literal["satterthwaite", "kenward-roger", "kenward-roger-linear", "between-within",
+                     "residual"] = "satterthwaite"
+    # extra fixed terms: a numeric covariate (or the baseline) with one slope per visit
+    mmrm_terms: list[str] = Field(default_factory=list)
+
+    @field_validator("mmrm_terms")
+    @classmethod
+    def _by_visit_terms(cls, value: list[str]) -> list[str]:
+        bad = [t for t in value if len(t.split(":")) != 2 or t.split(":")[1] != "visit"
+               or not t.split(":")[0].isidentifier()]
+        if bad:
+            raise ValueError(f"mmrm_terms must look like 'baseline:visit' or '<covariate>:visit', "
+                             f"found {bad}")
+        return value
     responder_missing: Literal["non_responder", "complete_case"] = "non_responder"
     multiplicity: Literal["holm", "hochberg", "none"] = "holm"
     imputations: int = Field(default=20, ge=2, le=1000)
@@ -212,6 +306,9 @@ class Reporting(StrictModel):
     age_groups: list[AgeGroup] | None = None
     adverse_events: DataFile | None = None
     screening: ScreeningCounts | None = None
+    # Opt-in small-cell suppression (with complementary suppression) of the tables for public
+    # release (Table 1 categorical counts); the NIH tables, submitted to NIH, always stay exact.
+    suppress_below: int | None = Field(default=None, ge=2)
 
 
 class SimulatedOutcome(StrictModel):

@@ -92,8 +92,8 @@ def adam_bds(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan) -> p
 
     Columns: STUDYID, USUBJID, TRT01P, TRT01PN, the plan's covariates copied from ADSL (SITEID, AGE,
     SEX, ...), PARAMCD (:func:`paramcd_codes`), PARAM (the outcome's label), AVISIT (the plan's
-    visit label), AVISITN (its week), AVAL, BASE, CHG, PCHG (as derived by trialkit: CHG and PCHG
-    missing on the baseline record, PCHG missing when BASE is 0), ABLFL ('Y' on the baseline
+    visit label), AVISITN (its time in the plan's ``visits.time_unit``: weeks, days or months),
+    AVAL, BASE, CHG, PCHG (as derived by trialkit: CHG and PCHG missing on the baseline record, PCHG missing when BASE is 0), ABLFL ('Y' on the baseline
     record, else ''), ANL01FL ('Y': every record is in the analysis dataset), and CRIT1/CRIT1FL
     (improvement by the MCID in points) and CRIT2/CRIT2FL (in percent) where the plan has MCIDs,
     the flag 'Y', 'N' or '' (not evaluable). Sorted by USUBJID, PARAMCD, AVISITN.
@@ -120,7 +120,7 @@ def adam_bds(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan) -> p
     bds["PARAMCD"] = outcome.map(codes)
     bds["PARAM"] = outcome.map({o.name: o.label[:200] for o in plan.outcomes})
     bds["AVISIT"] = dataset["visit"].astype(str)
-    bds["AVISITN"] = dataset["visit_week"].astype(float)
+    bds["AVISITN"] = dataset[plan.visits.time_column].astype(float)  # the time in the plan's unit
     bds["AVAL"] = dataset["value"].astype(float)
     bds["BASE"] = dataset["baseline"].astype(float)
     bds["CHG"] = dataset["change"].astype(float)

@@ -8,7 +8,9 @@ Stages (CONSORT 2010/2025 items 13a/13b, 22a/22b), in the standard four levels:
 * Allocation: allocated per arm; received the allocated intervention (only if the participants
   table has a boolean ``received_intervention`` column, otherwise "not recorded", never guessed).
 * Follow-up: lost to follow-up (``disposition == 'lost_to_follow_up'``) and discontinued
-  (``'withdrawn'``), each with the reasons from ``disposition_reason``.
+  (``'withdrawn'``), each with the reasons from ``disposition_reason``. When the participants file
+  records no disposition it is derived from the data (:mod:`analysis.derive.disposition`), and the
+  flow says so (``disposition_note``, printed in the Follow-up boxes of the diagram).
 * Analysis: analysed for the primary outcome and excluded from that analysis with reasons.
 
 Who is analysed follows the primary model of the plan exactly, so the counts reconcile with the
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.errors import UsageError
+from analysis.derive.disposition import derivation_rule, disposition_was_derived
 from analysis.plan import Plan, ScreeningCounts
 
 LEVELS = ("Enrollment", "Allocation", "Follow-up", "Analysis")
@@ -50,6 +53,8 @@ class ConsortFlow:
         reason`` (reason why not analysed, empty when analysed).
     arm_labels : ``{"treatment": ..., "control": ...}`` from the plan.
     outcome, visit, model : what "analysed" refers to.
+    disposition_note : how the disposition was derived when the participants file records none
+        (empty when it was recorded).
     """
 
     counts: pd.DataFrame
@@ -58,6 +63,7 @@ class ConsortFlow:
     outcome: str
     visit: str
     model: str
+    disposition_note: str = ""
 
     def n(self, stage: str, arm: str = "all") -> int | None:
         """The total count of one stage and arm (``None`` when not recorded)."""
@@ -252,6 +258,7 @@ def consort_flow(
         outcome=plan.primary_outcome.name,
         visit=plan.visits.primary,
         model=plan.analysis.primary_model,
+        disposition_note=("Disposition " + derivation_rule(plan)) if disposition_was_derived(participants) else "",
     )
 
 
@@ -284,9 +291,12 @@ def _box_text(flow: ConsortFlow, arm: str) -> dict[str, str]:
     alloc = [f"Allocated to {flow.arm_labels[arm]} (n = {allocated})", f"  - Received allocated intervention (n = {n_text('received')})"]
     if received is not None:
         alloc.append(f"  - Did not receive allocated intervention (n = {allocated - received})")
+    follow_up = with_reasons("Lost to follow-up", "lost_to_follow_up") + "\n" + with_reasons("Discontinued intervention", "discontinued")
+    if flow.disposition_note:  # the data record no disposition: say how it was derived
+        follow_up += f"\n(derived from the data: no {flow.visit} value = lost)"
     return {
         "Allocation": "\n".join(alloc),
-        "Follow-up": with_reasons("Lost to follow-up", "lost_to_follow_up") + "\n" + with_reasons("Discontinued intervention", "discontinued"),
+        "Follow-up": follow_up,
         "Analysis": f"Analysed (n = {n_text('analysed')})\n" + with_reasons("Excluded from analysis", "excluded_from_analysis"),
     }
 

@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from analysis.core.output import write_bytes  # noqa: E402
 from analysis.plan import Plan  # noqa: E402
@@ -22,8 +21,20 @@ ARM_COLOURS = {"treatment": "#0072B2", "control": "#D55E00"}  # Okabe-Ito, colou
 _STABLE = {"svg.hashsalt": "trialkit", "svg.fonttype": "path", "path.simplify": True}
 
 
+def _despine(ax: plt.Axes) -> None:
+    """No top and right frame lines (what seaborn's ``despine`` does with its defaults)."""
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+# How far the two arms' markers are drawn apart at a visit, in the plan's time unit.
+_DODGE = {"days": 1.0, "weeks": 0.15, "months": 0.15}
+
+
 def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: plt.Axes | None = None) -> plt.Axes:
-    """Mean with its CI by arm across visit weeks, for one outcome, from :func:`describe` output.
+    """Mean with its CI by arm across visits, for one outcome, from :func:`describe` output.
+
+    Visits sit at their time in the plan's ``visits.time_unit``, and the axis is named after it
+    (``Week``, ``Day``, ``Month``).
 
     Parameters
     ----------
@@ -74,11 +85,12 @@ def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: 
     rows = descriptives[(descriptives["variable"] == "value") & (descriptives["outcome"] == outcome)]
     spec = plan.outcome(outcome)
     labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
-    for arm, shift in (("control", -0.15), ("treatment", 0.15)):
-        arm_rows = rows[rows["arm"] == arm].sort_values("visit_week")
-        weeks = arm_rows["visit_week"] + shift
+    times = rows["visit"].map(plan.visits.times).astype(float)  # the plan's unit (= visit_week for weeks)
+    dodge = _DODGE[plan.visits.time_unit]
+    for arm, shift in (("control", -dodge), ("treatment", dodge)):
+        arm_rows = rows[rows["arm"] == arm].assign(_time=times).sort_values("_time")
         ax.errorbar(
-            weeks,
+            arm_rows["_time"] + shift,
             arm_rows["mean"],
             yerr=[arm_rows["mean"] - arm_rows["ci_low"], arm_rows["ci_high"] - arm_rows["mean"]],
             color=ARM_COLOURS[arm],
@@ -87,12 +99,12 @@ def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: 
             label=f"{labels[arm]}",
         )
     level = rows["ci_level"].iloc[0] if len(rows) else 0.95
-    ax.set_xticks(sorted(rows["visit_week"].unique()))
-    ax.set_xlabel("Week")
+    ax.set_xticks(sorted(times.unique()))
+    ax.set_xlabel(plan.visits.time_label)
     ax.set_ylabel(f"{spec.label} ({spec.unit})")
     ax.set_title(f"{spec.label}: mean and {level:.0%} CI by arm ({spec.better} is better)", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
 
 
@@ -155,7 +167,7 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
         patch.set_facecolor(colour)
         patch.set_alpha(0.55)
     ax.set_xticks([0, 1], order)
-    # Seeded jitter of our own: seaborn's draws from the global RNG, so figures would differ run to run.
+    # Seeded jitter of our own (a stripplot would draw from the global RNG: figures would differ run to run).
     jitter = np.random.default_rng(0)
     for position, label in enumerate(order):
         points = frame.loc[frame["arm_label"] == label, "change"].to_numpy()
@@ -165,7 +177,7 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
     ax.set_xlabel("")
     ax.set_ylabel(f"Change from baseline ({spec.unit})")
     ax.set_title(f"{spec.label}: change at {visit}", fontsize=10)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
 
 
@@ -174,7 +186,8 @@ def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: pl
     ANCOVA adjusted difference at the primary visit beside them, from the models table.
 
     HC3 rows are left out (same estimate as the model-based row); the ANCOVA marker sits a
-    quarter week to the right of its visit.
+    quarter of a time unit (a week, a month; two days) to the right of its visit, which sits at its
+    time in the plan's unit.
 
     Parameters
     ----------
@@ -185,7 +198,7 @@ def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: pl
     outcome
         The outcome's name in the plan.
     plan
-        The study plan (visit weeks, arm labels, the outcome's unit and direction, CI level).
+        The study plan (visit times, arm labels, the outcome's unit and direction, CI level).
     ax
         Axes to draw on; a new figure when omitted.
 
@@ -226,26 +239,27 @@ def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: pl
     """
     ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
     spec = plan.outcome(outcome)
-    weeks = plan.visits.weeks
+    times = plan.visits.times  # in the plan's time unit
     rows = models[(models["outcome"] == outcome) & ~models["method"].astype(str).str.contains("HC3", regex=False)]
+    side = 2.0 if plan.visits.time_unit == "days" else 0.25
     series = (
         ("LS-mean difference", "MMRM (LS-mean difference)", "o", ARM_COLOURS["treatment"], 0.0),
-        ("adjusted mean difference", "ANCOVA (adjusted difference)", "s", "0.35", 0.25),
+        ("adjusted mean difference", "ANCOVA (adjusted difference)", "s", "0.35", side),
     )
     for measure, label, marker, colour, shift in series:
         chosen = rows[(rows["measure"] == measure) & rows["estimate"].notna()].drop_duplicates("visit")
         if chosen.empty:
             continue
-        x = chosen["visit"].map(weeks) + shift
+        x = chosen["visit"].map(times) + shift
         ax.errorbar(x, chosen["estimate"], yerr=[chosen["estimate"] - chosen["ci_low"], chosen["ci_high"] - chosen["estimate"]],
                     fmt=marker, color=colour, capsize=3, label=label)
     ax.axhline(0, color="0.6", lw=0.8, ls="--")
-    ax.set_xticks([weeks[v.label] for v in plan.visits.followup], [v.label for v in plan.visits.followup])
+    ax.set_xticks([times[v.label] for v in plan.visits.followup], [v.label for v in plan.visits.followup])
     ax.set_ylabel(f"{plan.arms.treatment.label} - {plan.arms.control.label} ({spec.unit})", fontsize=8)
     favoured = "below" if spec.better == "lower" else "above"
     ax.set_title(f"{spec.label}: effect by visit ({plan.analysis.ci_level:.0%} CI; {favoured} 0 favours treatment)", fontsize=9)
     ax.legend(frameon=False, fontsize=8)
-    sns.despine(ax=ax)
+    _despine(ax)
     return ax
 
 

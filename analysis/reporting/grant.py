@@ -249,15 +249,29 @@ def write_grant_report(
         tables, figures = staging / "tables", staging / "figures"
         written: list[Path] = []
         # Table 1
-        display = table1.table1_display(people, reporting.table1, labels)
+        # Table 1 is the table meant for public release (papers, registries): with the plan's
+        # reporting.suppress_below, small counts and their complements are hidden (suppression.py).
+        k = reporting.suppress_below
+        display = table1.table1_display(people, reporting.table1, labels, suppress_below=k)
+        stats1 = table1.table1_stats(people, reporting.table1)
+        std_diff = table1.standardised_differences(people, reporting.table1)
+        if k is None:
+            note1 = "Continuous: mean (SD) and median [Q1, Q3]; categorical: n (% of those with a value). "
+        else:
+            from analysis.reporting.suppression import footnote
+
+            stats1 = table1.suppress_stats(stats1, k)
+            hidden = set(stats1.loc[stats1["suppressed"] & (stats1["kind"] == "categorical"), "variable"])
+            std_diff.loc[std_diff["variable"].isin(hidden), "std_diff"] = float("nan")
+            note1 = f"Continuous: mean (SD) and median [Q1, Q3]; categorical: n (percentages omitted). {footnote(k)} "
         written += write_report_table(display, tables, "table1", "Table 1. Baseline characteristics by arm",
-                                      "Continuous: mean (SD) and median [Q1, Q3]; categorical: n (% of those with a value). "
-                                      "Std. difference: treatment vs control (Austin 2009; Yang & Dalton 2012); no p-values (CONSORT).")
-        written.append(write_table(table1.table1_stats(people, reporting.table1), tables / "table1_stats.csv"))
-        written.append(write_table(table1.standardised_differences(people, reporting.table1), tables / "table1_std_diff.csv"))
+                                      note1 + "Std. difference: treatment vs control (Austin 2009; Yang & Dalton 2012); no p-values (CONSORT).")
+        written.append(write_table(stats1, tables / "table1_stats.csv"))
+        written.append(write_table(std_diff, tables / "table1_std_diff.csv"))
         # CONSORT
         written += write_report_table(flow.counts, tables, "consort_counts", "CONSORT flow counts",
-                                      f"Analysed = {flow.outcome} at {flow.visit} under the primary {flow.model}; reconciled with {method}.")
+                                      f"Analysed = {flow.outcome} at {flow.visit} under the primary {flow.model}; reconciled with {method}."
+                                      + (f" {flow.disposition_note}." if flow.disposition_note else ""))
         written.append(write_table(flow.analysis_population, tables / "consort_analysis_population.csv"))
         written += save_figure(consort.consort_figure(flow), figures / "consort")
         # NIH
@@ -265,7 +279,7 @@ def write_grant_report(
         written += write_report_table(enrollment, tables, "nih_enrollment", f"Cumulative Inclusion Enrollment Report to {end.date()}")
         ages = nih.age_table(people, reporting.nih, reporting.age_groups, source=source)
         written += write_report_table(ages, tables, "nih_age", f"Enrollment by age at enrollment to {end.date()}",
-                                      "Cells with fewer than 5 participants are shown as <5 (NIH); the Total column is not suppressed.")
+                                      "Exact counts, for submission to NIH (not for public release).")
         # Enrollment and retention
         cumulative = retention.cumulative_enrollment(participants, end, period_start)
         written.append(write_table(cumulative.assign(date=cumulative["date"].dt.strftime("%Y-%m-%d")), tables / "enrollment_cumulative.csv"))

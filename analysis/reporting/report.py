@@ -113,7 +113,7 @@ class RunOutputs:
         )
         visits = ", ".join(e(v) for v in plan.visits.labels)
         return (
-            f"{STYLE}<h1>{e(plan.study.title)}</h1>{banner}"
+            f"{STYLE}<h1>{e(plan.study.title)}</h1>{banner}{self.disposition_html()}"
             f"<p>{e(plan.study.design)}. Study id <code>{e(plan.study.id)}</code>.</p>"
             f"<p><b>Arms</b>: treatment = {e(plan.arms.treatment.label)}; control = {e(plan.arms.control.label)}. "
             f"<b>Visits</b>: {visits} (primary: {e(plan.visits.primary)}). "
@@ -121,6 +121,21 @@ class RunOutputs:
             f"{plan.analysis.ci_level:.0%} confidence intervals; effects are treatment minus control.</p>"
             f"<ul>{outcomes}</ul>"
         )
+
+    def disposition_html(self) -> str:
+        """A paragraph saying the disposition was derived from the data (the accounting table's
+        ``disposition derived`` rows), or nothing when the participants file recorded it."""
+        path = self.run_dir / "accounting.csv"
+        if not path.is_file():
+            return ""
+        accounting = pd.read_csv(path, dtype=str, keep_default_na=False)
+        derived = accounting[accounting["item"].str.startswith("disposition derived")]
+        if derived.empty:
+            return ""
+        counts = "; ".join(f"{item.removeprefix('disposition derived: ')} {n}"
+                           for item, n in zip(derived["item"], derived["count"], strict=True))
+        return (f"<p style='background:#e0f2fe;padding:6px'><b>Disposition not recorded</b>: "
+                f"{html.escape(derived['reason'].iloc[0])} ({html.escape(counts)}).</p>")
 
     def figures(self, prefix: str) -> list[Path]:
         return sorted((self.run_dir / "figures").glob(f"{prefix}_*.png"))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ import pandas as pd
 from analysis.core.errors import DataError, failure
 from analysis.core.filesystem import check_readable, read_input
 from analysis.plan import DataFile, LoadedPlan, MeasurementsFile
+from analysis.sources.cells import coded_column, label_maps, read_missing_codes
 
 MEASUREMENT_COLUMNS = ["participant_id", "visit", "outcome", "value"]
 
@@ -37,8 +39,11 @@ class RawTable:
     # Other files the table was built from (a REDCap data dictionary), for the manifest's hashes.
     inputs: tuple[Path, ...] = ()
     # (item, count, reason) for values a source reader turned into missing values or rows it set
-    # aside (REDCap missing-data codes, ADaM rows of parameters the plan does not analyse).
+    # aside (REDCap missing-data codes, the plan's na_values, ADaM rows of parameters the plan does
+    # not analyse).
     notes: tuple[tuple[str, int, str], ...] = ()
+    # Value labels stored in the file (SPSS, Stata): file column -> {code as text: label}.
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -170,7 +175,9 @@ def _stored_names(path: Path, fmt: str, spec: DataFile) -> list[object]:
     return []
 
 
-def _read_binary(path: Path, fmt: str, spec: DataFile) -> pd.DataFrame:
+def _read_binary(path: Path, fmt: str, spec: DataFile) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
+    """The frame as stored and the file's value labels (SPSS, Stata; SAS files carry none)."""
+    labels: dict[str, dict[str, str]] = {}
     try:
         repeated = duplicate_columns_error(path, _stored_names(path, fmt, spec))
         if repeated is not None:
@@ -188,15 +195,17 @@ def _read_binary(path: Path, fmt: str, spec: DataFile) -> pd.DataFrame:
                 "sas7bdat": pyreadstat.read_sas7bdat,
                 "xpt": pyreadstat.read_xport,
                 "sav": pyreadstat.read_sav,
+                "dta": pyreadstat.read_dta,
             }[fmt]
-            frame, _meta = reader(str(path))
+            frame, meta = reader(str(path))  # codes as stored; their labels from the metadata
+            labels = label_maps(getattr(meta, "variable_value_labels", None) or {})
             first = 1
     except DataError:
         raise
     except Exception as exc:  # the readers raise many library-specific types for a bad file
         raise _fail(path, f"readable {fmt} file", f"cannot be read as {fmt}: {exc}") from None
     frame.index = pd.RangeIndex(first, len(frame) + first, name="row")
-    return frame
+    return frame, labels
 
 
 def read_file(spec: DataFile, base: Path, label: str, *, rows_required: bool = True) -> RawTable:
@@ -224,19 +233,53 @@ def read_file(spec: DataFile, base: Path, label: str, *, rows_required: bool = T
         raise _fail(path, "known format", str(exc)) from None
     if path.stat().st_size == 0:
         raise empty_file_error(path)
-    frame = _read_delimited(path, spec) if fmt == "csv" else _read_binary(path, fmt, spec)
+    labels: dict[str, dict[str, str]] = {}
+    if fmt == "csv":
+        frame = _read_delimited(path, spec)
+    else:
+        frame, labels = _read_binary(path, fmt, spec)
     repeated = duplicate_columns_error(path, list(frame.columns))  # also 'x' and ' x', or a binary file's
     if repeated is not None:
         raise repeated
     if frame.empty and (rows_required or len(frame.columns) == 0):
         raise empty_file_error(path, header_only=len(frame.columns) > 0)
     frame.columns = [str(c).strip() for c in frame.columns]
-    return RawTable(frame=frame, path=path, format=fmt, label=label)
+    labels = {str(c).strip(): mapping for c, mapping in labels.items()}
+    return RawTable(frame=frame, path=path, format=fmt, label=label, value_labels=labels)
+
+
+# Where a file's entry is in the plan, for messages naming a plan key.
+PLAN_KEYS = {"participants": "data.participants", "measurements": "data.measurements", "adverse events": "reporting.adverse_events"}
+
+
+def _unmapped_columns_error(table: RawTable, spec: DataFile) -> DataError | None:
+    """Every column the plan's ``columns`` mapping names must be in the file (a column with the
+    canonical name is never used in its place): one failure per absent column, or None."""
+    absent = {name: column for name, column in spec.columns.items() if column not in table.frame.columns}
+    if not absent:
+        return None
+    key = PLAN_KEYS.get(table.label, table.label)
+    named = "; ".join(f"{key}.columns.{name} names column '{column}'" for name, column in absent.items())
+    return DataError(
+        f"{table.path}: {named}, which the file does not have; the file has {list(table.frame.columns)} "
+        f"(correct the column name in the plan, or remove the mapping to use a column named as the canonical name)",
+        pd.DataFrame([failure(str(table.path), 1, column, f"column named in the plan ({key}.columns.{name})", "")
+                      for name, column in absent.items()]),
+    )
 
 
 def canonical_columns(table: RawTable, spec: DataFile, required: list[str]) -> pd.DataFrame:
-    """Rename the file's columns to canonical names, checking the required ones are present."""
-    frame = table.frame.rename(columns={spec.column(name): name for name in spec.columns})
+    """Rename the file's columns to canonical names, checking the required ones are present.
+
+    Every column the plan maps must exist (:class:`DataError` naming the plan key otherwise);
+    where the plan maps a canonical name to another column, a column of the file that happens to
+    carry the canonical name is not read.
+    """
+    unmapped = _unmapped_columns_error(table, spec)
+    if unmapped is not None:
+        raise unmapped
+    shadowed = [n for n, c in spec.columns.items() if c != n and n in table.frame.columns and n not in spec.columns.values()]
+    frame = table.frame.drop(columns=shadowed).rename(columns={spec.column(name): name for name in spec.columns})
     missing = [name for name in required if name not in frame.columns]
     if missing:
         expected = [spec.column(name) for name in missing]
@@ -255,35 +298,86 @@ def canonical_columns(table: RawTable, spec: DataFile, required: list[str]) -> p
     return frame
 
 
+# How the plan reads each participants column (analysis.sources.cells): numbers, identifiers and
+# codes, or text that is read as numbers when every value is one.
+PARTICIPANT_NUMBERS = ("age", "enrolled_on")
+PARTICIPANT_CODES = ("participant_id", "arm", "disposition")
+PARTICIPANT_EITHER = ("sex", "race", "ethnicity", "site", "disposition_reason")
+
+
+def _as_codes(frame: pd.DataFrame, table: RawTable, spec: DataFile, columns: list[str], labelled_only: bool = False) -> None:
+    """Code columns as text, in place: value labels applied, numbers written ``1`` (not ``1.0``).
+    Columns of text only, without labels, are left as they are. ``labelled_only``: only columns the
+    file labels (a covariate without labels keeps its numbers)."""
+    for column in dict.fromkeys(columns):
+        if column not in frame.columns:
+            continue
+        labels = table.value_labels.get(spec.column(column), {})
+        if labelled_only and not labels:
+            continue
+        series = frame[column]
+        if labels or any(not isinstance(v, str) for v in series.dropna().tolist()):
+            frame[column] = coded_column(series, labels)
+
+
+def _with_notes(table: RawTable, notes: list[tuple[str, int, str]]) -> RawTable:
+    return dataclasses.replace(table, notes=(*table.notes, *notes)) if notes else table
+
+
 def read_participants(loaded: LoadedPlan) -> tuple[RawTable, pd.DataFrame]:
-    """Read the participants file; return it as stored and with canonical column names."""
-    spec = loaded.plan.data.participants
+    """Read the participants file; return it as stored and with canonical column names.
+
+    The plan's ``na_values`` are read as missing in the number columns (counted in the table's
+    notes); identifiers and codes are text (value labels applied). ``disposition`` may be absent
+    (it is then derived from the data, :mod:`analysis.derive.disposition`).
+    """
+    plan = loaded.plan
+    spec = plan.data.participants
     table = read_file(spec, loaded.path.parent, "participants")
-    required = ["participant_id", "arm", "disposition", *loaded.plan.covariates]
-    return table, canonical_columns(table, spec, required)
+    frame = canonical_columns(table, spec, ["participant_id", "arm", *plan.covariates])
+    covariates = [c for c in plan.covariates if c not in (*PARTICIPANT_NUMBERS, *PARTICIPANT_CODES)]
+    frame, notes = read_missing_codes(
+        frame, spec.na_values, numbers=PARTICIPANT_NUMBERS, either=[*PARTICIPANT_EITHER, *covariates],
+        what=f"{table.path.name}", names={c: spec.column(c) for c in frame.columns},
+    )
+    frame = frame.copy()
+    _as_codes(frame, table, spec, [*PARTICIPANT_CODES, *PARTICIPANT_EITHER])
+    _as_codes(frame, table, spec, covariates, labelled_only=True)
+    return _with_notes(table, notes), frame
 
 
 def read_measurements(loaded: LoadedPlan) -> tuple[RawTable, pd.DataFrame]:
     """Read the measurements file and reshape it to long form.
 
     Returns the file as stored and a long frame with columns ``participant_id, visit, outcome,
-    value, source_row, source_column`` (one row per recorded cell).
+    value, source_row, source_column`` (one row per recorded cell). The plan's ``na_values`` in
+    the value columns are missing values (counted in the table's notes).
     """
     spec = loaded.plan.data.measurements
     table = read_file(spec, loaded.path.parent, "measurements")
     if spec.layout == "long":
         frame = canonical_columns(table, spec, MEASUREMENT_COLUMNS)
-        long = frame[MEASUREMENT_COLUMNS].copy()
-        long["source_column"] = spec.column("value")
+        values, codes = ["value"], ["participant_id", "visit", "outcome"]
     elif spec.outcome_columns:
         frame = canonical_columns(table, spec, ["participant_id", "visit", *spec.outcome_columns.values()])
-        long = _melt(frame, spec, {name: column for name, column in spec.outcome_columns.items()}, by_visit=True)
+        values, codes = list(spec.outcome_columns.values()), ["participant_id", "visit"]
     else:
         cells = {(o, v): c for o, visits in (spec.cell_columns or {}).items() for v, c in visits.items()}
         frame = canonical_columns(table, spec, ["participant_id", *cells.values()])
+        values, codes = list(cells.values()), ["participant_id"]
+    frame, notes = read_missing_codes(frame, spec.na_values, numbers=values, what=f"{table.path.name}",
+                                      names={c: spec.column(c) for c in frame.columns})
+    frame = frame.copy()
+    _as_codes(frame, table, spec, codes)
+    if spec.layout == "long":
+        long = frame[MEASUREMENT_COLUMNS].copy()
+        long["source_column"] = spec.column("value")
+    elif spec.outcome_columns:
+        long = _melt(frame, spec, {name: column for name, column in spec.outcome_columns.items()}, by_visit=True)
+    else:
         long = _melt(frame, spec, cells, by_visit=False)
     long["source_row"] = long.index
-    return table, long.reset_index(drop=True)
+    return _with_notes(table, notes), long.reset_index(drop=True)
 
 
 def _melt(frame: pd.DataFrame, spec: MeasurementsFile, cells: dict, by_visit: bool) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from statsmodels.stats.power import TTestIndPower
 
 from analysis.core.errors import UsageError
 from analysis.core.limits import Deadline, check_memory, rows_per_chunk
+from analysis.core.progress import ProgressCallback, loop_progress
 from analysis.stats.noncentral import power_or_limit, solve_n
 
 _TT = TTestIndPower()
@@ -277,14 +278,22 @@ def _paired_streams(seed: int, first_shape: tuple[int, ...], n_sims: int, chunk:
 
 
 def simulate_power_ancova(
-    d: float, n_per_arm: int, r: float = 0.0, n_sims: int = 2000, seed: int = 0, alpha: float = 0.05
+    d: float,
+    n_per_arm: int,
+    r: float = 0.0,
+    n_sims: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    progress: ProgressCallback | None = None,
 ) -> SimulatedPower:
     """Simulation-based power of ANCOVA (follow-up ~ 1 + arm + baseline), vectorised across trials.
 
     Each simulated trial is drawn by :func:`simulate_ancova_trials` and analysed by ordinary least
     squares with a two-sided t-test on the arm coefficient (df = 2n - 3), exactly as
     ``statsmodels.formula.api.ols("followup ~ arm + baseline")`` would, but all trials are solved
-    at once by :func:`batched_ancova`. Monte-Carlo SE = sqrt(p (1 - p) / n_sims).
+    at once by :func:`batched_ancova`. Monte-Carlo SE = sqrt(p (1 - p) / n_sims). ``progress`` is
+    called as ``progress(done, n_sims)`` after each chunk of trials (default: the callback installed
+    with :func:`analysis.core.progress.reporting_progress`, if any); it does not change the result.
 
     Examples
     --------
@@ -296,12 +305,14 @@ def simulate_power_ancova(
     _check("alpha", alpha, 0, 1)
     _check_simulation(d, n_per_arm, n_sims, seed)
     n, n_sims = int(n_per_arm), int(n_sims)
+    report = loop_progress("simulated trials", n_sims, progress)
     per_trial = 8.0 * 2 * n * 8  # baseline, noise, follow-up, their stack and the fits' temporaries
     chunk = rows_per_chunk(per_trial)
     if chunk >= n_sims:
         arm, (base, follow) = simulate_ancova_trials(d, n, r, n_sims, seed)
         est, se, df = batched_ancova(arm, base, follow)
         p = 2 * stats.t.sf(np.abs(est / se), df)
+        report(n_sims, n_sims)
     else:  # the same draws, a chunk of trials at a time
         deadline = Deadline(f"a simulation of {n_sims:,} trials", UsageError, "use fewer simulations")
         first, second = _paired_streams(seed, (2 * n,), n_sims, chunk, deadline)
@@ -314,6 +325,7 @@ def simulate_power_ancova(
             follow = r * base + math.sqrt(1.0 - r * r) * second.standard_normal((b, 2 * n)) + d * arm
             e, se, df = batched_ancova(arm, base, follow)
             est[start : start + b], p[start : start + b] = e, 2 * stats.t.sf(np.abs(e / se), df)
+            report(start + b, n_sims)
     power = float(np.mean(p < alpha))
     return SimulatedPower(
         power=power,
@@ -374,6 +386,7 @@ def simulate_power_mmrm(
     n_sims: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    progress: ProgressCallback | None = None,
 ) -> SimulatedPower:
     """Simulation-based power for the treatment effect at the last (primary) visit of an MMRM.
 
@@ -401,6 +414,10 @@ def simulate_power_mmrm(
         Number of simulated trials and the seed of ``numpy.random.default_rng``.
     alpha : float
         Two-sided significance level.
+    progress : callable, optional
+        Called as ``progress(done, n_sims)`` after each chunk of trials (default: the callback
+        installed with :func:`analysis.core.progress.reporting_progress`, if any); it does not
+        change the result.
 
     Returns
     -------
@@ -444,9 +461,11 @@ def simulate_power_mmrm(
     # values, observed, the GLS design and weighted responses, and the normal equations
     per_trial = 8.0 * (2 * n * (4 * n_visits + 6) + 3 * (3 * n_visits) ** 2)
     chunk = rows_per_chunk(per_trial)
+    report = loop_progress("simulated trials", n_sims, progress)
     if chunk >= n_sims:
         arm, values, observed = simulate_mmrm_trials(effects, n, corr, dropout, n_sims, seed)
         est, se, n_primary = batched_gls_primary(arm, values, observed, corr)
+        report(n_sims, n_sims)
     else:  # the same draws, a chunk of trials at a time
         deadline = Deadline(f"a simulation of {n_sims:,} trials", UsageError, "use fewer simulations")
         first, second = _paired_streams(seed, (2 * n, n_visits + 1), n_sims, chunk, deadline)
@@ -461,6 +480,7 @@ def simulate_power_mmrm(
             observed = second.random((b, 2 * n, 1)) >= dropout[None, None, :]
             part = batched_gls_primary(arm, values, observed, corr)
             est[start : start + b], se[start : start + b], n_primary[start : start + b] = part
+            report(start + b, n_sims)
     df = n_primary - 3.0
     analysed = np.isfinite(est)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -66,7 +66,13 @@ def _child(request: dict) -> int:
 
 
 def serve() -> None:
-    import analysis.cli.commands  # noqa: F401  (the imports every child would otherwise repeat)
+    # the imports every child would otherwise repeat: the command modules, and the scientific stack
+    # they import only when a command runs (so that trialkit --help stays fast)
+    import analysis.cli.commands  # noqa: F401
+    import analysis.core.output  # noqa: F401
+    import analysis.pipeline  # noqa: F401
+    import analysis.sources.tables  # noqa: F401
+    import analysis.stats.effects  # noqa: F401
     from analysis.cli import console
 
     console.width = 200  # as when stderr is not a terminal, whatever the server inherited

@@ -62,3 +62,11 @@ def test_run_on_invalid_data_writes_nothing(small_trial, tmp_path):
     assert "participant must be listed in the participants file" in result.stderr
     assert not out.exists()
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    result = trialkit("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"trialkit {version('trialkit')}\n"

@@ -169,9 +169,10 @@ def test_the_file_system_root_is_never_an_output_folder(capsys):
         check_output_directory("/")
 
 
-@pytest.mark.parametrize("folder", [REPO / "data" / "schemas", REPO / "data", REPO, REPO / "notebooks"])
-def test_trialkits_own_contracts_and_notebooks_are_protected(folder):
-    with pytest.raises(OutputRefusedError, match="trialkit's (data contracts|report notebooks)"):
+@pytest.mark.parametrize("folder", [REPO / "data" / "schemas", REPO / "data", REPO, REPO / "notebooks",
+                                    REPO / "data" / "examples", REPO / "templates"])
+def test_trialkits_own_bundled_files_are_protected(folder):
+    with pytest.raises(OutputRefusedError, match="trialkit's (data contracts|report notebooks|example data|study template)"):
         check_output_directory(folder)
 
 

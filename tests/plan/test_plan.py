@@ -45,6 +45,17 @@ def test_wrong_value_is_named_with_what_was_found():
     assert "'smaller'" in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["unknown", "Unknown", "TODO", ""])
+def test_an_unset_direction_of_improvement_stops_with_one_sentence(value):
+    # what `trialkit plan-from-redcap` writes: no command runs until the direction is set
+    text = SMALL_PLAN.replace("better: lower", f"better: {value}")
+    with pytest.raises(PlanError) as caught:
+        parse_plan(text, "plan.yaml")
+    message = str(caught.value)
+    assert message.startswith("plan.yaml: key 'outcomes.0.better': the direction of improvement of outcome 'pain' is not set")
+    assert "'better: lower' or 'better: higher'" in message and message.count("\n") == 0
+
+
 def test_primary_visit_must_be_a_follow_up():
     with pytest.raises(PlanError, match="primary visit 'w12' is not one of the follow-up labels"):
         parse_plan(SMALL_PLAN.replace("primary: w8", "primary: w12"))

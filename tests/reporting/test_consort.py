@@ -113,3 +113,16 @@ def test_diagram_shows_every_level_and_count():
     for needle in ("Enrollment", "Allocation", "Follow-up", "Analysis", "Assessed for eligibility (n = 16)",
                    "Randomised (n = 12)", "Analysed (n = 4)", "Analysed (n = 3)", "moved away (n = 1)"):
         assert needle in texts
+
+
+def test_a_derived_disposition_is_said_in_the_flow_and_the_diagram():
+    participants, dataset = synthetic()
+    assert consort_flow(participants, dataset, PLAN).disposition_note == ""
+    derived = participants.assign(disposition_derived=True)
+    flow = consort_flow(derived, dataset, PLAN)
+    assert flow.disposition_note == (
+        "Disposition derived from the data (the participants file has no disposition): completed = a value at the "
+        "primary visit (week12), otherwise lost to follow-up, reason 'not recorded'")
+    assert flow.n("lost_to_follow_up", "treatment") == 1  # the counts are those of the (derived) column
+    texts = " ".join(t.get_text() for t in consort_figure(flow).axes[0].texts)
+    assert texts.count("(derived from the data: no week12 value = lost)") == 2  # one Follow-up box per arm

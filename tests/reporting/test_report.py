@@ -40,3 +40,19 @@ def test_listing_only_when_the_plan_asks():
 
 def test_heading_escapes():
     assert heading("<i>x</i>") == "<h3>&lt;i&gt;x&lt;/i&gt;</h3>"
+
+
+def test_the_report_says_when_the_disposition_was_derived(tmp_path):
+    from analysis.reporting.report import RunOutputs
+    from tests.conftest import SMALL_PLAN
+
+    (tmp_path / "plan.yaml").write_text(SMALL_PLAN)
+    rows = [("participants", "p.csv", "rows read", 4, ""),
+            ("participants", "analysis dataset", "disposition derived: completed", 3, "derived from the data <rule>"),
+            ("participants", "analysis dataset", "disposition derived: lost_to_follow_up", 1, "derived from the data <rule>")]
+    pd.DataFrame(rows, columns=["stage", "source", "item", "count", "reason"]).to_csv(tmp_path / "accounting.csv", index=False)
+    html = RunOutputs.load(tmp_path).heading_html()
+    assert ("<b>Disposition not recorded</b>: derived from the data &lt;rule&gt; (completed 3; lost_to_follow_up 1)"
+            in html)
+    pd.DataFrame(rows[:1], columns=["stage", "source", "item", "count", "reason"]).to_csv(tmp_path / "accounting.csv", index=False)
+    assert "Disposition not recorded" not in RunOutputs.load(tmp_path).heading_html()

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from analysis.cli import run_cli
 from analysis.core.errors import DataError, PlanError
 from analysis.pipeline import analysis_tables, load_trial
 from analysis.plan import load_plan
 from analysis.reporting.redcap import to_redcap, write_redcap
-from analysis.sources.redcap import parse_choices, read_dictionary
+from analysis.sources.redcap import draft_plan, parse_choices, read_dictionary
+from analysis.sources.redcap.draft import detect_missing_codes
 from analysis.sources.trial import read_sources
 from tests.conftest import EXAMPLE_PLAN, REPO
 
@@ -219,10 +221,26 @@ def test_round_trip_gives_the_native_dataset_and_results():
         pd.testing.assert_frame_equal(ours[name], theirs[name], obj=name)
 
 
+DIRECTIONS = {"pain_interference": "lower", "pain_intensity": "lower", "trunk_rotation": "higher"}
+
+
+def set_directions(draft: Path, directions: dict[str, str]) -> None:
+    """Replace each outcome's ``better: unknown`` line, as the user is asked to."""
+    lines, outcome = [], None
+    for line in draft.read_text().splitlines():
+        if line.startswith("  - name: "):
+            outcome = line.split(": ", 1)[1]
+        if line.strip().startswith("better: unknown"):
+            line = f"    better: {directions[outcome]}"
+        lines.append(line)
+    draft.write_text("\n".join(lines) + "\n")
+
+
 def test_plan_from_redcap_drafts_a_loadable_plan(tmp_path, capfd):
     out = tmp_path / "draft.yaml"
     code = run_cli(["plan-from-redcap", str(FIXTURE / "dictionary.csv"), "--export", str(FIXTURE / "export.csv"), "--out", str(out)])
     assert code == 0
+    set_directions(out, DIRECTIONS)
     plan = load_plan(out).plan
     assert [o.name for o in plan.outcomes] == ["pain_interference", "pain_intensity", "trunk_rotation"]
     assert [o.range for o in plan.outcomes] == [(30.0, 90.0), (0.0, 10.0), (0.0, 180.0)]
@@ -230,3 +248,57 @@ def test_plan_from_redcap_drafts_a_loadable_plan(tmp_path, capfd):
     assert plan.arms.treatment.codes == ["PLR"] and plan.data.redcap.events["week4_arm_1"] == "week4"
     assert "TODO" in out.read_text() and "CHECK" in out.read_text()
     assert run_cli(["plan-from-redcap", str(tmp_path / "nope.csv")]) == 2
+
+
+def test_drafted_plan_validates_against_the_export_it_came_from(tmp_path, capfd):
+    """plan-from-redcap on the bundled project, then `trialkit validate` on the draft: refused (exit 2,
+    naming the outcome and the key) until the directions are set, then valid (exit 0): the draft
+    declares the export's missing-data code UNK."""
+    out = tmp_path / "draft.yaml"
+    assert run_cli(["plan-from-redcap", str(FIXTURE / "dictionary.csv"), "--export", str(FIXTURE / "export.csv"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "    missing_data_codes: [UNK]\n" in text and "#   UNK: 6 cell(s) in pain_interference, pain_intensity, trunk_rotation" in text
+    assert text.count("better: unknown") == 3 and "better: lower" not in text and "better: higher" not in text
+    capfd.readouterr()
+    assert run_cli(["validate", str(out), "--failures", str(tmp_path / "f.csv")]) == 2
+    err = capfd.readouterr().err
+    assert "key 'outcomes.0.better'" in err and "outcome 'pain_interference'" in err and "Traceback" not in err
+    assert run_cli(["run", str(out), "--out", str(tmp_path / "run"), "--no-report"]) == 2
+    assert not (tmp_path / "run").exists() and not (tmp_path / "f.csv").exists()
+    set_directions(out, DIRECTIONS)
+    assert run_cli(["validate", str(out), "--failures", str(tmp_path / "f.csv")]) == 0, capfd.readouterr().err
+    assert "1380 with a value" in capfd.readouterr().err
+
+
+def test_missing_data_codes_are_found_in_the_export(tmp_path):
+    dictionary = DICTIONARY + "grip,visit,,text,Grip strength,,,number,,,,,,,,,,\n"
+    export = textwrap.dedent("""\
+        record_id,redcap_event_name,arm,age,sex,race___1,race___2,race___3,race___nask,disposition,enrolment_complete,pain,grip,visit_complete
+        P1,screening_arm_1,1,UNK,F,1,0,0,0,completed,2,,,
+        P1,baseline_arm_1,,,,,,,,,,6,n/a,2
+        P1,week_4_arm_1,,,,,,,,,,UNK,-999,2
+        P1,week_8_arm_1,,,,,,,,,,-999,missing,2
+        P2,screening_arm_1,2,50,M,0,0,0,1,withdrawn,2,,,
+        P2,baseline_arm_1,,,,,,,,,,5,missing,2
+        P2,week_4_arm_1,,,,,,,,,,12,31.5,1
+    """)
+    (tmp_path / "dictionary.csv").write_text(dictionary)
+    (tmp_path / "export.csv").write_text(export)
+    parsed = read_dictionary(tmp_path / "dictionary.csv")
+    codes, once = detect_missing_codes(parsed, pd.read_csv(tmp_path / "export.csv", dtype=str, keep_default_na=False, na_values=[""]))
+    # pain (integer, 0-10): UNK (one of REDCap's codes) and -999 (a sentinel below 0), 12 is out of
+    # range but no sentinel (a data error); grip (number, no bounds): -999 (negative, 3 digits),
+    # 'missing' twice (recurs), 'n/a' once (not taken); age is @NOMISSING: its UNK is not counted;
+    # race___nask is a checkbox column for no choice of race (REDCap adds one per code): NASK
+    assert [(c.code, c.cells, c.fields) for c in codes] == [
+        ("-999", 2, ("pain", "grip")), ("missing", 2, ("grip",)), ("NASK", 1, ("race___nask",)), ("UNK", 1, ("pain",))]
+    assert once == [("n/a", "grip")]
+    text = draft_plan(parsed, "export.csv", "dictionary.csv", export_file=tmp_path / "export.csv")
+    assert '    missing_data_codes: ["-999", missing, NASK, UNK]\n' in text
+    assert "#   not listed, seen once: 'n/a' in grip" in text
+    assert [str(c) for c in yaml.safe_load(text)["data"]["redcap"]["missing_data_codes"]] == ["-999", "missing", "NASK", "UNK"]
+    assert yaml.safe_load(text)["data"]["redcap"]["events"] == {"screening_arm_1": "screening", "baseline_arm_1": "baseline",
+                                                                 "week_4_arm_1": "week_4", "week_8_arm_1": "week_8"}
+    # without an export the list is empty and marked CHECK; events stay TODO
+    bare = draft_plan(parsed, "export.csv", "dictionary.csv")
+    assert "missing_data_codes: []  # CHECK" in bare and "events: {}  # TODO" in bare

@@ -16,6 +16,7 @@ from scipy import stats
 
 from analysis.core.errors import DataError
 from analysis.plan import parse_plan
+from analysis.stats.effects import escalc
 from analysis.stats.effects.summaries import (
     ARM_SUMMARY_COLUMNS,
     EFFECT_SIZE_COLUMNS,
@@ -194,3 +195,26 @@ def test_published_arms_needs_both_arms() -> None:
     out = convert_published(published().iloc[:5])
     with pytest.raises(DataError, match="only one arm"):
         published_arms(out)
+
+
+def test_published_and_escalc_convert_alike() -> None:
+    # the same arms through both entry points; a reported mean or SD is kept (Wan et al. 2014 C3 for
+    # the other: (5 + 7 + 9.5) / 3 = 7.1667 and SD 4.5 / (2 qnorm((37.5 - .125) / 50.25)))
+    table = pd.DataFrame({
+        "study": ["A", "A", "B", "B"], "outcome": ["pain"] * 4, "arm": ["treatment", "control"] * 2, "visit": ["w12"] * 4,
+        "n": ["50", "50", "25", "27"], "mean": ["7.2", "", "50.2", "46.9"], "sd": ["", "2.4", "", "9.5"],
+        "se": ["", "", "1.8", ""], "median": ["7", "7", "", ""], "q1": ["5", "5", "", ""], "q3": ["9.5", "9.5", "", ""],
+    })
+    out = convert_published(table)
+    sd_iqr = 4.5 / (2 * stats.norm.ppf((37.5 - 0.125) / 50.25))
+    assert out.loc[0, ["mean_used", "conversion"]].tolist() == [7.2, "SD from IQR (Wan et al. 2014)"]
+    assert out.loc[0, "sd_used"] == pytest.approx(sd_iqr, rel=1e-12)
+    assert out.loc[1, "mean_used"] == pytest.approx(21.5 / 3, rel=1e-12) and out.loc[1, "sd_used"] == 2.4
+    assert out.loc[1, "conversion"] == "mean from median and IQR (Wan et al. 2014); SD reported"
+    wide = pd.DataFrame({"n1i": [50, 25], "m1i": [7.2, 50.2], "median1i": [7, None], "q1_1i": [5, None], "q3_1i": [9.5, None],
+                         "se1i": [None, 1.8], "n2i": [50, 27], "m2i": [None, 46.9], "sd2i": [2.4, 9.5],
+                         "median2i": [7, None], "q1_2i": [5, None], "q3_2i": [9.5, None]})
+    done = escalc("MD", wide)
+    arms = published_arms(out)
+    np.testing.assert_allclose(done[["m1i", "sd1i", "m2i", "sd2i"]].to_numpy(float),
+                               arms[["m1i", "sd1i", "m2i", "sd2i"]].to_numpy(float), rtol=1e-15)

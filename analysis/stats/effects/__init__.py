@@ -35,6 +35,8 @@ Submodules:
   (:func:`hedges_g_bootstrap`).
 * :mod:`~analysis.stats.effects.trial_table`: :func:`effect_sizes_table` and
   :func:`between_arm_effects` for `trialkit run` (``BETWEEN_ARM_HEADLINE``, ``DATASET_COLUMNS``).
+* :mod:`~analysis.stats.effects.reported`: one arm's mean and SD from published summaries (SE, CI,
+  median with IQR or range), the rules shared by :func:`escalc` and ``summaries.convert_published``.
 * :mod:`~analysis.stats.effects.bootstrap`, :mod:`~analysis.stats.effects.conversions`,
   :mod:`~analysis.stats.effects.summaries`: the bootstrap engine, summary-statistic conversions
   and the meta-analysis exports.

@@ -28,6 +28,7 @@ from scipy import special
 
 from analysis.core.errors import UsageError
 from analysis.core.limits import Deadline, check_memory, rows_per_chunk
+from analysis.core.progress import ProgressCallback, loop_progress
 from analysis.core.tidy import check_ci_level
 
 # Gathered values per sample per chunk (2**21 float64 = 16 MB); see the module docstring.
@@ -94,7 +95,12 @@ def _check_counts(n_boot: int, seed: int) -> None:
 
 
 def bootstrap_distribution(
-    samples: Sequence[np.ndarray], statistic: Statistic, *, n_boot: int, seed: int
+    samples: Sequence[np.ndarray],
+    statistic: Statistic,
+    *,
+    n_boot: int,
+    seed: int,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Bootstrap replicates of ``statistic``, resampling each sample separately (stratified).
 
@@ -108,6 +114,10 @@ def bootstrap_distribution(
         ``(B, n_g, k)``; returns shape ``(B,)``.
     n_boot, seed
         Number of resamples and the seed.
+    progress
+        Called as ``progress(done, n_boot)`` after each chunk of resamples (default: the callback
+        installed with :func:`analysis.core.progress.reporting_progress`, if any); it does not
+        change the replicates.
 
     Returns
     -------
@@ -133,6 +143,7 @@ def bootstrap_distribution(
     chunk = max(1, min(CHUNK_ELEMENTS // widest, rows_per_chunk(per_resample)))
     out = np.empty(n_boot)
     deadline = Deadline(f"a bootstrap of {n_boot:,} resamples", UsageError, advice)
+    report = loop_progress("bootstrap resamples", n_boot, progress)
     for start in range(0, n_boot, chunk):
         deadline.check()
         b = min(chunk, n_boot - start)
@@ -141,6 +152,7 @@ def bootstrap_distribution(
             for a, g in zip(arrays, generators, strict=True)
         ]
         out[start : start + b] = statistic(*batches)
+        report(start + b, n_boot)
     return out
 
 

@@ -21,8 +21,8 @@ from pandera.errors import SchemaErrors
 from analysis.core.errors import DataError, failure
 from analysis.core.tidy import contrast_label
 from analysis.plan import Plan
-from analysis.stats.effects import conversions as convert
 from analysis.stats.effects import escalc
+from analysis.stats.effects.reported import mean_sd
 
 ARMS = ("treatment", "control")
 
@@ -310,15 +310,19 @@ def validate_published(frame: pd.DataFrame, source: str = "published summaries")
 def convert_published(frame: pd.DataFrame, source: str = "published summaries") -> pd.DataFrame:
     """Validate published summaries and fill ``mean_used``, ``sd_used`` and ``conversion``.
 
-    Per row, the first available of (Cochrane Handbook 6.5.2; Wan et al. 2014; functions in
-    :mod:`analysis.stats.effects.conversions`):
+    Per row, by :func:`analysis.stats.effects.reported.mean_sd` (the rules ``trialkit escalc`` uses
+    too; Cochrane Handbook 6.5.2; Wan et al. 2014; functions in
+    :mod:`analysis.stats.effects.conversions`), the mean and the SD each from the first available of:
 
     1. ``mean`` and ``sd``: used as reported;
-    2. ``mean`` and ``se``: ``SD = SE sqrt(n)``;
-    3. ``mean`` and ``ci_low``/``ci_high``: ``SD = sqrt(n) (upper - lower) / (2 t_{(1+level)/2, n-1})``
+    2. ``se``: ``SD = SE sqrt(n)``;
+    3. ``ci_low``/``ci_high``: ``SD = sqrt(n) (upper - lower) / (2 t_{(1+level)/2, n-1})``
        (``ci_level`` default 0.95);
     4. ``median`` with ``q1``/``q3``: Wan's ``mean = (q1 + m + q3)/3``, ``SD = (q3 - q1)/eta(n)``;
     5. ``median`` with ``minimum``/``maximum``: ``mean = (a + 2m + b)/4``, ``SD = (b - a)/xi(n)``.
+
+    So a reported mean or SD is always used: a row with a mean but no SD, SE or CI takes only its SD
+    from the quartiles or range (``conversion`` says so), a row with an SD but no mean only its mean.
 
     Examples
     --------
@@ -335,27 +339,10 @@ def convert_published(frame: pd.DataFrame, source: str = "published summaries") 
     mean = np.full(len(typed), np.nan)
     sd = np.full(len(typed), np.nan)
     how = np.full(len(typed), "", dtype=object)
-    has = {c: typed[c].notna().to_numpy() for c in _NUMBER_COLUMNS}
-    level = typed["ci_level"].fillna(0.95).to_numpy(float)
-    rules = [
-        (has["mean"] & has["sd"], "reported", lambda i: (typed["mean"].iloc[i], typed["sd"].iloc[i])),
-        (has["mean"] & has["se"], "SD from SE (Cochrane 6.5.2.2)",
-         lambda i: (typed["mean"].iloc[i], convert.sd_from_se(typed["se"].iloc[i], n[i]))),
-        (has["mean"] & has["ci_low"] & has["ci_high"], "SD from CI, t quantile (Cochrane 6.5.2.2)",
-         lambda i: (typed["mean"].iloc[i], convert.sd_from_ci(typed["ci_low"].iloc[i], typed["ci_high"].iloc[i], n[i], ci_level=float(level[i])))),
-        (has["median"] & has["q1"] & has["q3"], "mean and SD from median and IQR (Wan et al. 2014)",
-         lambda i: (convert.mean_from_median_iqr(typed["q1"].iloc[i], typed["median"].iloc[i], typed["q3"].iloc[i]),
-                    convert.sd_from_iqr(typed["q1"].iloc[i], typed["q3"].iloc[i], n[i]))),
-        (has["median"] & has["minimum"] & has["maximum"], "mean and SD from median and range (Wan et al. 2014)",
-         lambda i: (convert.mean_from_median_range(typed["minimum"].iloc[i], typed["median"].iloc[i], typed["maximum"].iloc[i]),
-                    convert.sd_from_range(typed["minimum"].iloc[i], typed["maximum"].iloc[i], n[i]))),
-    ]
+    cells = typed[list(_NUMBER_COLUMNS)].astype(float)
     for i in range(len(typed)):
-        for mask, label, compute in rules:
-            if mask[i]:
-                m, s = compute(i)
-                mean[i], sd[i], how[i] = float(m), float(s), label
-                break
+        arm = mean_sd(n[i], cells.iloc[i].to_dict())
+        mean[i], sd[i], how[i] = arm.mean, arm.sd, arm.conversion
     out = typed.copy()
     out["mean_used"] = mean
     out["sd_used"] = sd

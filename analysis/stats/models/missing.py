@@ -27,6 +27,7 @@ from scipy import optimize
 
 from analysis.core.errors import ModelError, UsageError
 from analysis.core.limits import Deadline
+from analysis.core.progress import ProgressCallback, loop_progress
 from analysis.core.tidy import contrast_label, tidy_frame
 from analysis.stats.models.design import ARMS, design_matrix, require_columns, visit_rows
 from analysis.stats.models.imputation import impute_outcome
@@ -157,6 +158,7 @@ def _mi_fits(
     seed: int,
     covariates: Sequence[str],
     participants: pd.DataFrame | None,
+    progress: ProgressCallback | None = None,
 ) -> _MiFits:
     if visit not in visits:
         raise UsageError(f"visit '{visit}' is not one of the follow-up visits {list(visits)}")
@@ -170,6 +172,7 @@ def _mi_fits(
     out = {name: np.empty(m) for name in ("b", "c", "rss0", "e_r", "r_r", "v11")}
     df = np.nan
     deadline = Deadline(f"the ANCOVA of {m} imputed datasets", UsageError, "use fewer imputations")
+    report = loop_progress("imputed datasets", m, progress)
     for j in range(m):
         deadline.check()
         rows = base_rows.assign(
@@ -198,6 +201,7 @@ def _mi_fits(
         df = float(fit.df_resid)
         n_t = int((design.arm == "treatment").sum())
         n_c = int((design.arm == "control").sum())
+        report(j + 1, m)
     imputed = {a: int(((imp.arm == a) & ~imp.observed[:, k]).sum()) for a in ARMS}
     return _MiFits(
         df=df, n_treatment=n_t, n_control=n_c, imputed=imputed, formula=design.formula, **out
@@ -245,6 +249,7 @@ def multiple_imputation_ancova(
     participants: pd.DataFrame | None = None,
     ci_level: float = 0.95,
     labels: Mapping[str, str] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> MiAncovaResult:
     """ANCOVA at ``visit`` on ``m`` imputed datasets, pooled with Rubin's rules.
 
@@ -275,6 +280,10 @@ def multiple_imputation_ancova(
         Confidence level of the interval.
     labels
         ``{"treatment": ..., "control": ...}`` arm labels for the ``contrast`` column.
+    progress
+        Called as ``progress(done, m)`` after each imputed dataset is analysed (default: the
+        callback installed with :func:`analysis.core.progress.reporting_progress`, if any); it does
+        not change the result.
 
     Returns
     -------
@@ -305,7 +314,7 @@ def multiple_imputation_ancova(
     (10 - 3 = 7).
     """
     visits = list(visits) if visits is not None else _follow_up_visits(dataset, outcome)
-    fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants)
+    fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants, progress)
     pooled = fits.pooled(0.0, ci_level)
     labels = dict(labels or {"treatment": "treatment", "control": "control"})
     row = {
@@ -379,6 +388,7 @@ def tipping_point(
     ci_level: float = 0.95,
     labels: Mapping[str, str] | None = None,
     grid_size: int = 101,
+    progress: ProgressCallback | None = None,
 ) -> TippingPointResult:
     """Delta-adjusted tipping point of the multiple-imputation ANCOVA.
 
@@ -394,7 +404,7 @@ def tipping_point(
 
     Parameters
     ----------
-    dataset, outcome, visit, m, seed, visits, covariates, participants, ci_level, labels
+    dataset, outcome, visit, m, seed, visits, covariates, participants, ci_level, labels, progress
         As in :func:`multiple_imputation_ancova`.
     better
         ``"lower"`` or ``"higher"``: which direction of the outcome is an improvement.
@@ -434,7 +444,7 @@ def tipping_point(
     if grid_size < 3:
         raise UsageError(f"grid_size must be at least 3, found {grid_size}")
     visits = list(visits) if visits is not None else _follow_up_visits(dataset, outcome)
-    fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants)
+    fits = _mi_fits(dataset, outcome, visit, visits, m, seed, list(covariates), participants, progress)
     alpha = 1.0 - ci_level
     improvement = 1 if better == "higher" else -1
     direction = -improvement

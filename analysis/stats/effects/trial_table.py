@@ -99,25 +99,13 @@ class _Cell:
             "seed": None,
             "note": None,
         }
-        if isinstance(result, EffectSize):
-            row.update(
-                estimate=result.estimate,
-                std_error=result.std_error,
-                ci_low=result.ci_low,
-                ci_high=result.ci_high,
-                method=result.method,
-                note=result.note,
-            )
-        elif result is not None:  # BootstrapResult
-            row.update(
-                estimate=result.estimate,
-                std_error=result.std_error,
-                ci_low=result.ci_low,
-                ci_high=result.ci_high,
-                n_boot=result.n_boot,
-                seed=result.seed,
-                note=result.note,
-            )
+        if result is not None:  # an EffectSize or a BootstrapResult: the same estimate fields
+            row.update(estimate=result.estimate, std_error=result.std_error,
+                       ci_low=result.ci_low, ci_high=result.ci_high, note=result.note)
+            if isinstance(result, EffectSize):
+                row["method"] = result.method
+            else:
+                row.update(n_boot=result.n_boot, seed=result.seed)
         row.update(extra)
         self.rows.append(row)
 

@@ -36,7 +36,15 @@ n_g W - W (Q_g + R_g) W` with :math:`W = \\Sigma_S^{-1}`,
 :math:`R_g[a,b] = \\sum_i r_{i,a} r_{i,b}` (GLS residuals), scattered into the T x T matrix; it is
 chained to the unconstrained covariance parameters :math:`\\theta` through
 :math:`\\partial\\Sigma/\\partial\\theta_k`, obtained by complex-step differentiation of the
-(analytic) map :math:`\\theta \\mapsto \\Sigma` (exact to rounding error).
+(analytic) map :math:`\\theta \\mapsto \\Sigma` (exact to rounding error), or for the
+unstructured :math:`\\Sigma = LL'` in closed form,
+:math:`\\partial F/\\partial L = (D + D')L` with :math:`D = \\partial F/\\partial\\Sigma`.
+
+The optimiser is Newton's method under the observed information (central differences of the
+analytic gradient, the 2k gradients evaluated in one stacked call) from the pairwise moment
+estimate of :math:`\\Sigma`; BFGS takes over when the information is not positive definite far
+from the optimum. Once the Newton decrement :math:`\\tfrac12 g'H^{-1}g` is below 1e-10 one more
+Newton step is taken, so the estimate is the maximiser to rounding error.
 
 Covariance structures (``theta`` unconstrained, so any quasi-Newton optimiser applies):
 
@@ -103,7 +111,10 @@ Submodules
 * :mod:`~analysis.stats.models.mmrm.design`: building the problem from the long frame (checks,
   visit order, design matrix, LS-mean grid, missingness patterns and their sufficient statistics);
 * :mod:`~analysis.stats.models.mmrm.reml`: the REML objective, its gradient and information, and
-  the optimiser with its identifiability and convergence checks;
+  the optimiser (Newton steps under the observed information, converged to rounding error) with
+  its identifiability and convergence checks;
+* :mod:`~analysis.stats.models.mmrm.stacked`: the objective and gradient for a stack of parameter
+  vectors at once (the patterns padded to T x T; one batched LAPACK call for all of them);
 * :mod:`~analysis.stats.models.mmrm.inference`: Satterthwaite df, LS-means and treatment contrasts;
 * :mod:`~analysis.stats.models.mmrm.fit`: :func:`fit_mmrm` and :class:`MmrmResult`;
 * :mod:`~analysis.stats.models.mmrm.formula`, :mod:`~analysis.stats.models.mmrm.formula_fit`:

@@ -34,7 +34,7 @@ ALIASES: dict[str, str] = {
     "un": "unstructured", "arh(1)": "ar1_heterogeneous", "ar(1)": "ar1",
     "ante(1)": "antedependence_heterogeneous", "sp(exp)": "spatial_exponential",
 }
-_STRUCTURE_LABEL = {
+STRUCTURE_LABEL = {
     "unstructured": "unstructured",
     "compound_symmetry": "compound symmetry",
     "ar1": "AR(1)",
@@ -47,7 +47,7 @@ _STRUCTURE_LABEL = {
     "spatial_exponential": "spatial exponential",
     "random_intercept": "random intercept",
 }
-_HETEROGENEOUS = {"cs_heterogeneous": "compound_symmetry", "ar1_heterogeneous": "ar1",
+HETEROGENEOUS = {"cs_heterogeneous": "compound_symmetry", "ar1_heterogeneous": "ar1",
                   "toeplitz_heterogeneous": "toeplitz",
                   "antedependence_heterogeneous": "antedependence"}
 
@@ -78,13 +78,13 @@ class Covariance:
         return max(1, len(self.groups))
 
 
-def _as_cov(structure) -> Covariance:
+def as_covariance(structure) -> Covariance:
     return structure if isinstance(structure, Covariance) else Covariance(str(structure))
 
 
-def _label(structure) -> str:
-    cov = _as_cov(structure)
-    label = _STRUCTURE_LABEL[cov.kind]
+def structure_label(structure) -> str:
+    cov = as_covariance(structure)
+    label = STRUCTURE_LABEL[cov.kind]
     return f"{label} per {len(cov.groups)} groups" if cov.groups else label
 
 
@@ -94,22 +94,22 @@ def _label(structure) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _n_group_params(kind: str, t: int) -> int:
+def group_parameter_count(kind: str, t: int) -> int:
     if kind == "unstructured":
         return t * (t + 1) // 2
     if kind == "random_intercept":
         return 2
-    n_var = t if kind in _HETEROGENEOUS else 1
+    n_var = t if kind in HETEROGENEOUS else 1
     if t == 1:
         return 1
-    base = _HETEROGENEOUS.get(kind, kind)
+    base = HETEROGENEOUS.get(kind, kind)
     return n_var + {"compound_symmetry": 1, "ar1": 1, "toeplitz": t - 1, "antedependence": t - 1,
                     "spatial_exponential": 1}[base]
 
 
-def _n_params(structure, n_visits: int) -> int:
-    cov = _as_cov(structure)
-    return cov.n_groups * _n_group_params(cov.kind, n_visits)
+def parameter_count(structure, n_visits: int) -> int:
+    cov = as_covariance(structure)
+    return cov.n_groups * group_parameter_count(cov.kind, n_visits)
 
 
 def _correlation(kind: str, par, t: int, times) -> np.ndarray:
@@ -149,39 +149,39 @@ def _correlation(kind: str, par, t: int, times) -> np.ndarray:
     return np.stack(acf)[lag]
 
 
-def _group_sigma(kind: str, theta: np.ndarray, t: int, times=None) -> np.ndarray:
+def group_sigma(kind: str, theta: np.ndarray, t: int, times=None) -> np.ndarray:
     if kind == "unstructured":
         chol = np.zeros((t, t), dtype=theta.dtype)
-        rows, cols = _tril(t)
+        rows, cols = lower_triangle(t)
         chol[rows, cols] = theta
         diag = np.arange(t)
-        chol[diag, diag] = np.exp(theta[_diag_positions(t)])
+        chol[diag, diag] = np.exp(theta[diagonal_positions(t)])
         return chol @ chol.T
     if kind == "random_intercept":  # exp(theta0) I + exp(theta1) J
         return np.exp(theta[0]) * np.eye(t) + np.exp(theta[1]) * np.ones((t, t))
     if t == 1:
         return np.exp(theta[0]) * np.ones((1, 1), dtype=theta.dtype)
-    if kind in _HETEROGENEOUS:
+    if kind in HETEROGENEOUS:
         sd = np.exp(0.5 * theta[:t])
-        return np.outer(sd, sd) * _correlation(_HETEROGENEOUS[kind], theta[t:], t, times)
+        return np.outer(sd, sd) * _correlation(HETEROGENEOUS[kind], theta[t:], t, times)
     return np.exp(theta[0]) * _correlation(kind, theta[1:], t, times)
 
 
-def _sigmas(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
+def covariance_matrices(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
     """Covariance matrices per group, shape (G, T, T) (works for complex ``theta``)."""
-    cov = _as_cov(structure)
-    k = _n_group_params(cov.kind, n_visits)
-    return np.stack([_group_sigma(cov.kind, theta[g * k:(g + 1) * k], n_visits, cov.times)
+    cov = as_covariance(structure)
+    k = group_parameter_count(cov.kind, n_visits)
+    return np.stack([group_sigma(cov.kind, theta[g * k:(g + 1) * k], n_visits, cov.times)
                      for g in range(cov.n_groups)])
 
 
-def _sigma(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
+def covariance_matrix(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
     """Covariance matrix for parameters ``theta`` (first group; works for complex ``theta``)."""
-    return _sigmas(structure, theta, n_visits)[0]
+    return covariance_matrices(structure, theta, n_visits)[0]
 
 
 @functools.lru_cache(maxsize=64)
-def _tril(t: int) -> tuple[np.ndarray, np.ndarray]:
+def lower_triangle(t: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.tril_indices(t)``, computed once per t (read-only)."""
     rows, cols = np.tril_indices(t)
     rows.setflags(write=False)
@@ -190,20 +190,20 @@ def _tril(t: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def _diag_positions(t: int) -> np.ndarray:
+def diagonal_positions(t: int) -> np.ndarray:
     """Positions of the diagonal of L within the row-major lower-triangle vector (read-only)."""
-    rows, cols = _tril(t)
+    rows, cols = lower_triangle(t)
     out = np.flatnonzero(rows == cols)
     out.setflags(write=False)
     return out
 
 
-def _sigma_jacobian(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
+def sigma_jacobian(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
     """d Sigma_g / d theta_k, shape (k, G, T, T), by complex-step differentiation (step 1e-30);
     the parameters of group g move only Sigma_g."""
-    cov = _as_cov(structure)
+    cov = as_covariance(structure)
     step = 1e-30
-    per = _n_group_params(cov.kind, n_visits)
+    per = group_parameter_count(cov.kind, n_visits)
     out = np.zeros((theta.size, cov.n_groups, n_visits, n_visits))
     if cov.kind == "unstructured":
         for g in range(cov.n_groups):
@@ -214,7 +214,7 @@ def _sigma_jacobian(structure, theta: np.ndarray, n_visits: int) -> np.ndarray:
         g = k // per
         shifted = theta[g * per:(g + 1) * per].astype(complex)
         shifted[k - g * per] += 1j * step
-        out[k, g] = _group_sigma(cov.kind, shifted, n_visits, cov.times).imag / step
+        out[k, g] = group_sigma(cov.kind, shifted, n_visits, cov.times).imag / step
     return out
 
 
@@ -226,8 +226,8 @@ def _unstructured_jacobian(theta: np.ndarray, t: int, step: float) -> np.ndarray
     Im exp(theta + i step) = exp(theta) sin(step) on the diagonal), so
     Im (LL')_rj = Im L_rc Re L_jc (j != r), Im (LL')_rr = 2 Re L_rc Im L_rc.
     """
-    rows, cols = _tril(t)
-    diag = _diag_positions(t)
+    rows, cols = lower_triangle(t)
+    diag = diagonal_positions(t)
     chol = np.zeros((t, t))
     chol[rows, cols] = theta
     shifted_diag = np.exp(theta[diag] + 1j * step)  # exp of a complex, as the complex step has it
@@ -248,7 +248,7 @@ def _start_group_theta(kind: str, sigma0: np.ndarray, times=None) -> np.ndarray:
     if kind == "unstructured":
         chol = np.linalg.cholesky(sigma0)
         theta = chol[np.tril_indices(t)].copy()
-        theta[_diag_positions(t)] = np.log(np.diag(chol))
+        theta[diagonal_positions(t)] = np.log(np.diag(chol))
         return theta
     variance = float(np.mean(np.diag(sigma0)))
     if kind == "random_intercept":
@@ -260,8 +260,8 @@ def _start_group_theta(kind: str, sigma0: np.ndarray, times=None) -> np.ndarray:
     sd = np.sqrt(np.diag(sigma0))
     corr = sigma0 / np.outer(sd, sd)
     lag1 = float(np.clip(np.mean(np.diag(corr, 1)), -0.5, 0.9))
-    if kind in _HETEROGENEOUS:
-        variances, kind = np.log(np.diag(sigma0)), _HETEROGENEOUS[kind]
+    if kind in HETEROGENEOUS:
+        variances, kind = np.log(np.diag(sigma0)), HETEROGENEOUS[kind]
     else:
         variances = np.array([np.log(variance)])
     if kind == "compound_symmetry":
@@ -283,10 +283,11 @@ def _start_group_theta(kind: str, sigma0: np.ndarray, times=None) -> np.ndarray:
     return np.concatenate([variances, np.asarray(par, float)])
 
 
-def _start_theta(structure, sigma0) -> np.ndarray:
+def start_theta(structure, sigma0) -> np.ndarray:
     """Starting parameters from positive-definite moment estimates ``sigma0`` (one T x T matrix,
     or one per group)."""
-    cov = _as_cov(structure)
+    cov = as_covariance(structure)
     sigma0 = np.asarray(sigma0)
     per_group = sigma0 if sigma0.ndim == 3 else np.repeat(sigma0[None], cov.n_groups, axis=0)
     return np.concatenate([_start_group_theta(cov.kind, s, cov.times) for s in per_group])
+

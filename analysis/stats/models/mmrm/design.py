@@ -20,7 +20,7 @@ from analysis.stats.numeric import check_numeric
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class _Pattern:
+class Pattern:
     visits: np.ndarray  # indices of the visits observed in this pattern
     n: int  # participants with this pattern
     xx: np.ndarray  # (s, s, p, p): sum_i X_ia' X_ib
@@ -30,10 +30,10 @@ class _Pattern:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class _Problem:
+class Problem:
     terms: list[str]
     visits: list[str]
-    patterns: list[_Pattern]
+    patterns: list[Pattern]
     n_obs: int
     n_participants: int
     n_by_arm: dict[str, int]  # participants in the fit per arm label
@@ -48,6 +48,7 @@ class _Problem:
     reml: bool = True  # False: maximum likelihood
     visit_codes: np.ndarray | None = None  # visit index of each row (formula interface)
     group_codes: np.ndarray | None = None  # covariance group of each participant
+    grid_matrix: np.ndarray | None = None  # grid[terms] as a float matrix
 
 
 def _ordered_visits(values: pd.Series, visit_order: Sequence[str] | None) -> list[str]:
@@ -64,7 +65,7 @@ def _ordered_visits(values: pd.Series, visit_order: Sequence[str] | None) -> lis
     return [str(v) for v in pd.unique(values.dropna())]
 
 
-def _build_problem(
+def build_problem(
     data: pd.DataFrame,
     *,
     response: str,
@@ -78,7 +79,7 @@ def _build_problem(
     control: str,
     baseline_by_visit: bool,
     by_visit: Sequence[str] = (),
-) -> _Problem:
+) -> Problem:
     if not isinstance(data, pd.DataFrame):
         raise UsageError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     covariates = list(covariates)
@@ -110,8 +111,9 @@ def _build_problem(
     visit_all = data[visit].astype(str).to_numpy(object)
     y_all = data[response].astype(float).to_numpy()
     predictor_all = {column: data[column] for column in predictors}
-    visit_index = {v: k for k, v in enumerate(visits)}
-    visit_all_codes = np.array([visit_index.get(v, -1) for v in visit_all], dtype=int)
+    visit_all_codes = np.full(visit_all.size, -1)
+    for k, label in enumerate(visits):
+        visit_all_codes[visit_all == label] = k
     if (visit_all_codes < 0).any():
         unknown_visits = sorted(set(visit_all[visit_all_codes < 0]))
         raise UsageError(
@@ -124,7 +126,9 @@ def _build_problem(
             f"arm column {arm!r} holds {unknown_arms}; expected only {treatment!r} (treatment) "
             f"and {control!r} (control)."
         )
-    subject_labels, subject_all_codes = np.unique(subject_all.astype(str), return_inverse=True)
+    # sorted labels, as np.unique gives them (code point order), without NumPy's string sort
+    subject_all_codes, subject_labels = pd.factorize(subject_all, sort=True)
+    subject_labels = np.asarray(subject_labels, dtype=object)
     cell = subject_all_codes * len(visits) + visit_all_codes
     _, first_of_cell, cell_count = np.unique(cell, return_index=True, return_counts=True)
     if (cell_count > 1).any():
@@ -183,9 +187,7 @@ def _build_problem(
     rows_kept = np.flatnonzero(keep)
     order = rows_kept[np.lexsort((visit_all_codes[rows_kept], subject_all_codes[rows_kept]))]
     visit_codes = visit_all_codes[order]
-    frame = pd.DataFrame({"_arm": arm_all[order]})
-    for column in predictors:
-        frame[column] = predictor_all[column].to_numpy()[order]
+    frame = {column: predictor_all[column].to_numpy()[order] for column in predictors}
     n_by = {}
     for treated_flag, arm_label in ((False, control), (True, treatment)):
         per_visit = np.bincount(visit_codes[treated_all[order] == treated_flag],
@@ -194,22 +196,22 @@ def _build_problem(
                      if per_visit[k] > 0})
 
     # Design matrix, columns named as R's model.matrix names them.
-    columns: dict[str, np.ndarray] = {"(Intercept)": np.ones(len(frame))}
+    columns: dict[str, np.ndarray] = {"(Intercept)": np.ones(order.size)}
     grid_values: dict[str, object] = {"(Intercept)": 1.0}
     if baseline is not None:
-        columns[baseline] = frame[baseline].astype(float).to_numpy()
+        columns[baseline] = frame[baseline].astype(float)
         grid_values[baseline] = float(columns[baseline].mean())
     for column in covariates:
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):
-            columns[column] = values.astype(float).to_numpy()
+        if pd.api.types.is_numeric_dtype(frame[column].dtype):
+            columns[column] = frame[column].astype(float)
             grid_values[column] = float(columns[column].mean())
         else:
-            levels = sorted(pd.unique(values.astype(str)))
+            values = pd.Series(frame[column]).astype(str).to_numpy(object)
+            levels = sorted(pd.unique(values))
             for level in levels[1:]:
-                columns[f"{column}{level}"] = (values.astype(str) == level).to_numpy(float)
+                columns[f"{column}{level}"] = (values == level).astype(float)
                 grid_values[f"{column}{level}"] = 1.0 / len(levels)  # emmeans: equal weights
-    is_treated = (frame["_arm"] == treatment).to_numpy(float)
+    is_treated = treated_all[order].astype(float)
     columns[f"{arm}{treatment}"] = is_treated
     visit_dummies = {v: (visit_codes == k).astype(float) for k, v in enumerate(visits) if k > 0}
     for v, dummy in visit_dummies.items():
@@ -236,29 +238,29 @@ def _build_problem(
             "(e.g. a visit without participants in one arm, or a constant or collinear covariate)."
         )
 
-    grid_rows = []
-    for arm_label in (control, treatment):
-        for k, v in enumerate(visits):
-            row: dict[str, object] = {"arm": arm_label, "visit": v}
-            for term in terms:
-                row[term] = grid_values.get(term, 0.0)
-            row[f"{arm}{treatment}"] = float(arm_label == treatment)
-            if k > 0:
-                row[f"{visit}{v}"] = 1.0
-                row[f"{arm}{treatment}:{visit}{v}"] = float(arm_label == treatment)
-                for column in by_visit:
-                    row[f"{column}:{visit}{v}"] = grid_values[column]
-            grid_rows.append(row)
-    grid = pd.DataFrame(grid_rows)
+    # LS-mean grid: control visits, then treatment visits (one row each)
+    t = len(visits)
+    term_index = {term: j for j, term in enumerate(terms)}
+    x_grid = np.tile([float(grid_values.get(term, 0.0)) for term in terms], (2 * t, 1))
+    x_grid[:, term_index[f"{arm}{treatment}"]] = np.repeat([0.0, 1.0], t)
+    for k, v in enumerate(visits[1:], start=1):
+        for row in (k, t + k):
+            x_grid[row, term_index[f"{visit}{v}"]] = 1.0
+            for column in by_visit:
+                x_grid[row, term_index[f"{column}:{visit}{v}"]] = grid_values[column]
+        x_grid[t + k, term_index[f"{arm}{treatment}:{visit}{v}"]] = 1.0
+    grid = pd.DataFrame({"arm": [control] * t + [treatment] * t, "visit": visits * 2,
+                         **{term: x_grid[:, j] for j, term in enumerate(terms)}})
+    x_grid.setflags(write=False)
 
     subject_codes, subject_index = pd.factorize(subject_all_codes[order])
     n_subjects = len(subject_index)
-    patterns = _patterns(x, y, subject_codes, visit_codes, len(visits))
-    return _Problem(
+    patterns = missingness_patterns(x, y, subject_codes, visit_codes, len(visits))
+    return Problem(
         terms=terms,
         visits=visits,
         patterns=patterns,
-        n_obs=len(frame),
+        n_obs=int(order.size),
         n_participants=n_subjects,
         n_by_arm={str(label): int(counts[label]) for label in (treatment, control)},
         n_dropped_missing=n_dropped_missing,
@@ -269,11 +271,12 @@ def _build_problem(
         grid=grid,
         n_by_arm_visit={(str(a), str(v)): int(n) for (a, v), n in n_by.items()},
         arm_labels=(treatment, control),
+        grid_matrix=x_grid,
     )
 
 
-def _patterns(x: np.ndarray, y: np.ndarray, subject_codes: np.ndarray, visit_codes: np.ndarray,
-              n_visits: int, group_codes: np.ndarray | None = None) -> list[_Pattern]:
+def missingness_patterns(x: np.ndarray, y: np.ndarray, subject_codes: np.ndarray, visit_codes: np.ndarray,
+              n_visits: int, group_codes: np.ndarray | None = None) -> list[Pattern]:
     """Missingness patterns (per covariance group) with their sufficient statistics. Rows must
     be sorted by participant, then visit; ``subject_codes`` number the participants 0, 1, ..."""
     n_subjects = int(subject_codes.max()) + 1 if subject_codes.size else 0
@@ -290,14 +293,15 @@ def _patterns(x: np.ndarray, y: np.ndarray, subject_codes: np.ndarray, visit_cod
         pattern_visits = np.array([k for k in range(n_visits) if mask >> k & 1])
         s = pattern_visits.size
         take = row_key == value  # rows of these participants: contiguous, s rows each, in order
-        xg = x[take].reshape(-1, s, x.shape[1])
+        p = x.shape[1]
+        xg = x[take].reshape(-1, s * p)  # one row per participant: X_i1, ..., X_is side by side
         yg = y[take].reshape(-1, s)
         patterns.append(
-            _Pattern(
+            Pattern(
                 visits=pattern_visits,
                 n=xg.shape[0],
-                xx=np.einsum("iap,ibq->abpq", xg, xg),
-                xy=np.einsum("iap,ib->abp", xg, yg),
+                xx=(xg.T @ xg).reshape(s, p, s, p).transpose(0, 2, 1, 3).copy(),
+                xy=(xg.T @ yg).reshape(s, p, s).transpose(0, 2, 1).copy(),
                 yy=yg.T @ yg,
                 group=group,
             )

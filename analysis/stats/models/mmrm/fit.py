@@ -14,14 +14,14 @@ from analysis.core.errors import ModelError, UsageError
 from analysis.core.limits import Deadline
 from analysis.core.tidy import check_ci_level
 from analysis.stats.models.mmrm.covariance import (
-    _STRUCTURE_LABEL,
+    STRUCTURE_LABEL,
     STRUCTURES,
     Structure,
     structure_name,
 )
-from analysis.stats.models.mmrm.design import _build_problem
-from analysis.stats.models.mmrm.inference import _inference_tables
-from analysis.stats.models.mmrm.reml import _fit_structure
+from analysis.stats.models.mmrm.design import build_problem
+from analysis.stats.models.mmrm.inference import inference_tables
+from analysis.stats.models.mmrm.reml import fit_structure
 
 # --------------------------------------------------------------------------------------------
 # Public API
@@ -255,7 +255,7 @@ def fit_trial_mmrm(
         raise UsageError(f"unknown df method {df!r}; choose from {', '.join(DF_METHODS)}.")
     if int(max_iterations) < 1:
         raise UsageError(f"max_iterations must be at least 1, not {max_iterations!r}.")
-    problem = _build_problem(
+    problem = build_problem(
         data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
         covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,
         baseline_by_visit=baseline_by_visit, by_visit=by_visit,
@@ -266,7 +266,7 @@ def fit_trial_mmrm(
     deadline = Deadline("the MMRM fit", ModelError, "try a simpler covariance structure")
     for structure in dict.fromkeys([covariance, *fallback]):
         try:
-            fit = _fit_structure(structure, problem, int(max_iterations), deadline=deadline)
+            fit = fit_structure(structure, problem, int(max_iterations), deadline=deadline)
             break
         except ModelError as error:
             failures.append(str(error))
@@ -276,14 +276,14 @@ def fit_trial_mmrm(
         raise ModelError("no covariance structure could be fitted: " + " ".join(
             f"({k + 1}) {message}" for k, message in enumerate(failures)))
     reason = " ".join(failures) if failures else None
-    label = _STRUCTURE_LABEL[fit.structure]
+    label = STRUCTURE_LABEL[fit.structure]
     df_label = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
                 "kenward-roger-linear": "Kenward-Roger (linear)",
                 "between-within": "between-within", "residual": "residual"}[df]
     method = f"MMRM, {label} covariance, REML, {df_label} df"
-    note = (f"fallback from {_STRUCTURE_LABEL[covariance]} covariance: {reason}"
+    note = (f"fallback from {STRUCTURE_LABEL[covariance]} covariance: {reason}"
             if reason else None)
-    contrasts, lsmeans = _inference_tables(fit, problem, float(ci_level), method, note, df)
+    contrasts, lsmeans = inference_tables(fit, problem, float(ci_level), method, note, df)
     return MmrmResult(
         terms=tuple(problem.terms), estimates=fit.beta, std_errors=np.sqrt(np.diag(fit.cov_beta)),
         cov_beta=fit.cov_beta,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from analysis.core.errors import ModelError, UsageError
 from analysis.stats.models.mmrm.covariance import ALIASES, Covariance, structure_name
-from analysis.stats.models.mmrm.design import _patterns, _Problem
+from analysis.stats.models.mmrm.design import Problem, missingness_patterns
 from analysis.stats.numeric import check_numeric
 
 _COV_TERM = re.compile(
@@ -68,9 +69,9 @@ def _r_name(column: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class _FormulaProblem:
+class FormulaProblem:
     parsed: _Formula
-    problem: _Problem
+    problem: Problem
     covariance: Covariance
     frame: pd.DataFrame  # the rows used, sorted by subject and time, factors as categoricals
     model_spec: object  # formulaic ModelSpec of the fixed effects
@@ -97,9 +98,19 @@ def _levels(values: pd.Series, given: Sequence[str] | None, reference: str | Non
     return levels
 
 
-def _build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
+def _categorical(values: pd.Series, levels: list[str]) -> pd.Categorical:
+    """``pd.Categorical(values.astype(str), categories=levels)``, from codes found by comparing
+    the labels (much faster than pandas' own lookup for a few levels)."""
+    text = values.astype(str).to_numpy(object)
+    codes = np.full(text.size, -1, dtype=np.int64)
+    for k, level in enumerate(levels):
+        codes[text == level] = k
+    return pd.Categorical.from_codes(codes, categories=levels)
+
+
+def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
                            visit_order: Sequence[str] | None, reference: str | None,
-                           ) -> _FormulaProblem:
+                           ) -> FormulaProblem:
     import formulaic
 
     if not isinstance(data, pd.DataFrame):
@@ -117,10 +128,10 @@ def _build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
         raise UsageError(f"the data have no column {missing!r} (named in the formula).")
     if not pd.api.types.is_numeric_dtype(data[parsed.response]):
         raise UsageError(f"the response column {parsed.response!r} is not numeric.")
-    frame = data[needed].copy()
-    complete = frame.notna().all(axis=1)
+    frame = data[needed]  # a new frame (column selection takes a copy)
+    complete = frame.notna().all(axis=1).to_numpy()
     n_dropped = int((~complete).sum())
-    frame = frame.loc[complete].reset_index(drop=True)
+    frame = frame.loc[complete].reset_index(drop=True) if n_dropped else frame.reset_index(drop=True)
     if frame.empty:
         raise ModelError("no row has the response and every variable of the formula.")
 
@@ -139,7 +150,7 @@ def _build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
             continue
         given = visit_order if name == parsed.time else None
         factors[name] = _levels(column, given, reference)
-        frame[name] = pd.Categorical(column.astype(str), categories=factors[name])
+        frame[name] = _categorical(column, factors[name])
     y = frame[parsed.response].to_numpy(float)
     if not np.all(np.isfinite(y)):
         raise ModelError(f"column {parsed.response!r} holds infinite values.")
@@ -151,12 +162,14 @@ def _build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     else:
         visits = factors.get(parsed.time) or _levels(frame[parsed.time], visit_order, None)
         times = None
-        time_codes = pd.Categorical(frame[parsed.time].astype(str), categories=visits).codes
+        time_codes = (frame[parsed.time].cat.codes.to_numpy() if parsed.time in factors
+                      else _categorical(frame[parsed.time], visits).codes)
     if len(visits) > 30:
         raise UsageError(f"the time variable {parsed.time!r} has {len(visits)} distinct values; "
                          "an MMRM needs a few visits.")
     frame["_time_code"] = np.asarray(time_codes, dtype=np.int64)
-    frame["_subject"] = frame[parsed.subject].astype(str)
+    subject_text = frame[parsed.subject].astype(str).to_numpy(object)
+    frame["_subject"] = subject_text
     groups: tuple[str, ...] = ()
     if parsed.group:
         groups = tuple(_levels(frame[parsed.group], None, None))
@@ -164,15 +177,20 @@ def _build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
                                               categories=list(groups)).codes.astype(np.int64)
         if (frame.groupby("_subject")["_group_code"].nunique() > 1).any():
             raise ModelError(f"a participant appears in more than one {parsed.group!r} group.")
-    frame = frame.sort_values(["_subject", "_time_code"], kind="stable").reset_index(drop=True)
-    duplicated = frame.duplicated(["_subject", "_time_code"])
+    # rows by subject label, then time (a stable sort, as sort_values(kind="stable") on both)
+    subject_sorted_codes, _ = pd.factorize(subject_text, sort=True)
+    time_codes = frame["_time_code"].to_numpy()
+    order = np.lexsort((time_codes, subject_sorted_codes))
+    frame = frame.take(order).reset_index(drop=True)
+    cells = subject_sorted_codes[order] * len(visits) + time_codes[order]
+    duplicated = np.r_[False, cells[1:] == cells[:-1]]
     if duplicated.any():
         first = frame.loc[duplicated].iloc[0]
         raise ModelError(f"{int(duplicated.sum())} duplicated {parsed.subject} x {parsed.time} "
                          f"rows (e.g. {first['_subject']!r} at {visits[first['_time_code']]!r}).")
 
-    matrix = formulaic.model_matrix(parsed.fixed, frame, na_action="raise")
-    names = [_r_name(c) for c in matrix.columns]
+    matrix = formulaic.model_matrix(fixed_formula, frame, na_action="raise", output="numpy")
+    names = [_r_name(c) for c in matrix.model_spec.column_names]
     x = np.asarray(matrix, dtype=float)
     y = frame[parsed.response].to_numpy(float)
     r_diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
@@ -181,29 +199,31 @@ def _build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     if aliased:
         raise ModelError(f"the design matrix is singular: {aliased} cannot be separated from the "
                          "other terms (e.g. a level combination without observations).")
-    subject_codes, subject_index = pd.factorize(frame["_subject"])
+    subject_codes, subject_index = pd.factorize(subject_sorted_codes[order])
     codes = frame["_time_code"].to_numpy()
     group_codes = None
     if parsed.group:
         group_codes = frame.groupby(subject_codes)["_group_code"].first().to_numpy()
-    problem = _Problem(
-        terms=names, visits=visits, patterns=_patterns(x, y, subject_codes, codes, len(visits),
+    problem = Problem(
+        terms=names, visits=visits, patterns=missingness_patterns(x, y, subject_codes, codes, len(visits),
                                                        group_codes),
         n_obs=len(frame), n_participants=len(subject_index), n_by_arm={},
         n_dropped_missing=n_dropped, n_dropped_covariate=0, x=x, y=y,
         subject_codes=subject_codes, grid=pd.DataFrame(), n_by_arm_visit={}, arm_labels=("", ""),
         reml=reml, visit_codes=codes, group_codes=group_codes,
     )
-    spread = pd.DataFrame(x).groupby(subject_codes).agg(lambda c: c.max() - c.min())
-    between = (spread.to_numpy() <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))).all(axis=0)
+    # per-subject max - min of each column (rows are sorted by subject: reduce over runs)
+    starts = np.flatnonzero(np.r_[True, subject_codes[1:] != subject_codes[:-1]])
+    spread = np.maximum.reduceat(x, starts, axis=0) - np.minimum.reduceat(x, starts, axis=0)
+    between = (spread <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))).all(axis=0)
     covariance = Covariance(parsed.structure, groups=groups,
                             times=tuple(float(t) for t in times) if spatial else None)
-    return _FormulaProblem(parsed=parsed, problem=problem, covariance=covariance, frame=frame,
+    return FormulaProblem(parsed=parsed, problem=problem, covariance=covariance, frame=frame,
                            model_spec=matrix.model_spec, factors=factors, numeric=numeric,
                            between=between, n_dropped=n_dropped)
 
 
-def _parse_specs(specs: str, factors: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+def parse_specs(specs: str, factors: dict[str, list[str]]) -> tuple[list[str], list[str]]:
     """``"ARMCD | AVISIT"`` -> (['ARMCD'], ['AVISIT']); ``"ARMCD * AVISIT"`` -> both primary."""
     primary_text, _, by_text = str(specs).partition("|")
     primary = [v.strip() for v in re.split(r"[*+:]", primary_text) if v.strip()]
@@ -215,23 +235,28 @@ def _parse_specs(specs: str, factors: dict[str, list[str]]) -> tuple[list[str], 
     return primary, by
 
 
-def _emmeans_rows(fp: _FormulaProblem, primary: list[str], by: list[str]):
+def emmeans_rows(fp: FormulaProblem, primary: list[str], by: list[str]):
     """LS-mean rows of the design (emmeans' reference grid: every factor level combination,
     numeric variables at their mean, averaged with equal weights over the other factors).
     Returns (labels: list of dict factor -> level, matrix L)."""
     names = list(fp.factors)
-    combos = list(itertools.product(*(fp.factors[n] for n in names)))
-    grid = pd.DataFrame(combos, columns=names)
-    for name in names:
-        grid[name] = pd.Categorical(grid[name], categories=fp.factors[name])
-    for name, mean in fp.numeric.items():
-        grid[name] = mean
+    # every level combination (last factor fastest), as level codes
+    codes = np.array(list(itertools.product(*(range(len(fp.factors[n])) for n in names))),
+                     dtype=int).reshape(math.prod(len(fp.factors[n]) for n in names), len(names))
+    columns: dict[str, object] = {
+        name: pd.Categorical.from_codes(codes[:, j], categories=fp.factors[name])
+        for j, name in enumerate(names)}
+    columns.update({name: np.full(len(codes), mean) for name, mean in fp.numeric.items()})
+    grid = pd.DataFrame(columns, copy=False)
     x_grid = np.asarray(fp.model_spec.get_model_matrix(grid), dtype=float)
     keys = by + primary
+    key_columns = codes[:, [names.index(k) for k in keys]]
     labels, rows = [], []
-    for key in itertools.product(*(fp.factors[k] for k in keys)):
-        take = np.logical_and.reduce([(grid[k].astype(str) == v).to_numpy()
-                                      for k, v in zip(keys, key, strict=True)])
-        labels.append(dict(zip(keys, key, strict=True)))
+    for key in itertools.product(*(range(len(fp.factors[k])) for k in keys)):
+        take = (key_columns == np.asarray(key, dtype=int)).all(axis=1)
+        labels.append({k: fp.factors[k][level] for k, level in zip(keys, key, strict=True)})
         rows.append(x_grid[take].mean(axis=0))
     return labels, np.array(rows)
+
+
+_build_formula_problem = build_formula_problem  # the name existing tests import

@@ -14,14 +14,14 @@ from scipy import stats
 from analysis.core.errors import ModelError, UsageError
 from analysis.core.limits import Deadline
 from analysis.core.tidy import check_ci_level
-from analysis.stats.models.mmrm.covariance import _label, _n_params
+from analysis.stats.models.mmrm.covariance import parameter_count, structure_label
 from analysis.stats.models.mmrm.formula import (
-    _build_formula_problem,
-    _emmeans_rows,
-    _parse_specs,
+    build_formula_problem,
+    emmeans_rows,
+    parse_specs,
 )
 from analysis.stats.models.mmrm.kenward import between_within_df, empirical_vcov, kenward_roger
-from analysis.stats.models.mmrm.reml import _fit_structure, _variance_gradient
+from analysis.stats.models.mmrm.reml import fit_structure, variance_gradient
 
 DF_METHODS = ("satterthwaite", "kenward-roger", "kenward-roger-linear", "between-within",
               "residual")
@@ -85,11 +85,11 @@ def fit_mmrm_formula(
     if df.startswith("kenward") and ml:
         raise UsageError("Kenward-Roger df need a REML fit (drop --ml).")
     check_ci_level(ci_level)
-    fp = _build_formula_problem(formula, data, reml=not ml, visit_order=visit_order,
+    fp = build_formula_problem(formula, data, reml=not ml, visit_order=visit_order,
                                 reference=reference)
     problem = fp.problem
     deadline = Deadline("the MMRM fit", ModelError, "try a simpler covariance structure")
-    fit = _fit_structure(fp.covariance, problem, int(max_iterations), deadline=deadline)
+    fit = fit_structure(fp.covariance, problem, int(max_iterations), deadline=deadline)
     p = len(problem.terms)
     cov_beta = fit.cov_beta
     if vcov == "empirical":
@@ -102,7 +102,7 @@ def fit_mmrm_formula(
         estimate = rows @ fit.beta
         variance = np.einsum("mp,pq,mq->m", rows, cov_beta, rows)
         if df == "satterthwaite":
-            grad = _variance_gradient(rows, fit.theta, fit.structure, problem, fit.cov_beta,
+            grad = variance_gradient(rows, fit.theta, fit.structure, problem, fit.cov_beta,
                                       fit.ws)
             vv = np.einsum("mk,kl,ml->m", grad, fit.theta_cov, grad)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -115,27 +115,33 @@ def fit_mmrm_formula(
             dfs = np.full(len(rows), float(problem.n_obs - p))
         return estimate, np.sqrt(variance), dfs
 
-    method = (f"MMRM, {_label(fp.covariance)} covariance, {'ML' if ml else 'REML'}, "
+    method = (f"MMRM, {structure_label(fp.covariance)} covariance, {'ML' if ml else 'REML'}, "
               f"{df} df, {vcov} vcov")
-    records: list[dict] = []
+    # the table column by column (a row-wise build costs more than the fit); a column a row does
+    # not give is NaN, one given as None stays None (the dtypes of the row-wise build)
+    table_columns: dict[str, list] = {column: [] for column in TIDY_COLUMNS}
+
+    def extend(n: int, **values) -> None:
+        for column, target in table_columns.items():
+            value = values.get(column, np.nan)
+            if value is None or isinstance(value, str | float | int):
+                target.extend([value] * n)
+            else:
+                target.extend(value.tolist() if isinstance(value, np.ndarray) else value)
 
     def add(kind, terms, rows, visits=None, contrasts=None):
         est, se, dfs = infer(rows)
         stat = est / se
         quantile = stats.t.ppf(0.5 + ci_level / 2.0, dfs)
-        for m, term in enumerate(terms):
-            records.append({
-                "type": kind, "term": term, "visit": visits[m] if visits else None,
-                "contrast": contrasts[m] if contrasts else None, "estimate": est[m],
-                "std_error": se[m], "df": dfs[m], "statistic": stat[m],
-                "p_value": 2.0 * stats.t.sf(abs(stat[m]), dfs[m]),
-                "ci_low": est[m] - quantile[m] * se[m], "ci_high": est[m] + quantile[m] * se[m],
-                "ci_level": ci_level, "method": method})
+        extend(len(terms), type=kind, term=list(terms), visit=visits, contrast=contrasts,
+               estimate=est, std_error=se, df=dfs, statistic=stat,
+               p_value=2.0 * stats.t.sf(np.abs(stat), dfs), ci_low=est - quantile * se,
+               ci_high=est + quantile * se, ci_level=float(ci_level), method=method)
 
     add("coefficient", problem.terms, np.eye(p))
     if emmeans:
-        primary, by = _parse_specs(emmeans, fp.factors)
-        labels, rows = _emmeans_rows(fp, primary, by)
+        primary, by = parse_specs(emmeans, fp.factors)
+        labels, rows = emmeans_rows(fp, primary, by)
         name = lambda label, keys: ":".join(label[k] for k in keys)  # noqa: E731
         add("lsmean", [name(lab, primary) for lab in labels], rows,
             visits=[name(lab, by) if by else None for lab in labels])
@@ -159,18 +165,17 @@ def fit_mmrm_formula(
     for g, group in enumerate(group_names):
         for a, va in enumerate(problem.visits):
             for b in range(a, len(problem.visits)):
-                records.append({"type": "covariance", "term": f"cov({va},{problem.visits[b]})",
-                                "visit": va, "contrast": group, "estimate": sigmas[g, a, b],
-                                "method": method})
+                extend(1, type="covariance", term=[f"cov({va},{problem.visits[b]})"],
+                       visit=[va], contrast=[group], estimate=[sigmas[g, a, b]], method=method)
     m2ll = float(fit.m2ll)
-    k = _n_params(fp.covariance, len(problem.visits)) + (p if ml else 0)
+    k = parameter_count(fp.covariance, len(problem.visits)) + (p if ml else 0)
     aic = m2ll + 2 * k
     bic = m2ll + k * np.log(problem.n_participants)
     for term, value in (("deviance (-2 log-likelihood)", m2ll), ("AIC", aic), ("BIC", bic),
                         ("n obs", problem.n_obs), ("n subjects", problem.n_participants),
                         ("iterations", fit.iterations)):
-        records.append({"type": "fit", "term": term, "estimate": float(value), "method": method})
-    table = pd.DataFrame(records).reindex(columns=TIDY_COLUMNS)
+        extend(1, type="fit", term=[term], estimate=[float(value)], method=method)
+    table = pd.DataFrame(table_columns)
     return MmrmFit(
         table=table, terms=tuple(problem.terms), estimates=fit.beta, cov_beta=cov_beta,
         covariance=pd.DataFrame(sigmas[0], index=problem.visits, columns=problem.visits),

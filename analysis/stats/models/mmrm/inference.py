@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.core.tidy import contrast_label, tidy_frame
-from analysis.stats.models.mmrm.design import _Problem
-from analysis.stats.models.mmrm.reml import _Fit, _variance_gradient
+from analysis.core.tidy import OPTIONAL_COLUMNS, RESULT_COLUMNS, TEXT_COLUMNS, contrast_label
+from analysis.stats.models.mmrm.design import Problem
+from analysis.stats.models.mmrm.reml import StructureFit, variance_gradient
 
 
-def _satterthwaite(fit: _Fit, problem: _Problem, rows: np.ndarray):
+def _satterthwaite(fit: StructureFit, problem: Problem, rows: np.ndarray):
     """Estimate, SE and Satterthwaite df for each row l of ``rows``."""
     estimate = rows @ fit.beta
     variance = np.einsum("mp,pq,mq->m", rows, fit.cov_beta, rows)
-    grad = _variance_gradient(rows, fit.theta, fit.structure, problem, fit.cov_beta, fit.ws)
+    grad = variance_gradient(rows, fit.theta, fit.structure, problem, fit.cov_beta, fit.ws)
     var_of_variance = np.einsum("mk,kl,ml->m", grad, fit.theta_cov, grad)
     # a combination whose variance does not depend on theta has no Satterthwaite df: NaN
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -25,7 +25,7 @@ def _satterthwaite(fit: _Fit, problem: _Problem, rows: np.ndarray):
     return estimate, np.sqrt(variance), df
 
 
-def _between_columns(problem: _Problem) -> np.ndarray:
+def _between_columns(problem: Problem) -> np.ndarray:
     """Columns of X constant within every participant (SAS's between-participant effects)."""
     codes = problem.subject_codes
     low = np.full((problem.n_participants, problem.x.shape[1]), np.inf)
@@ -35,7 +35,7 @@ def _between_columns(problem: _Problem) -> np.ndarray:
     return np.all(high - low == 0, axis=0)
 
 
-def _combinations(fit: _Fit, problem: _Problem, rows: np.ndarray, df_method: str):
+def _combinations(fit: StructureFit, problem: Problem, rows: np.ndarray, df_method: str):
     """Estimate, SE and df of each row of ``rows`` by ``df_method`` (Kenward-Roger methods
     also adjust the SE)."""
     if df_method == "satterthwaite":
@@ -53,12 +53,30 @@ def _combinations(fit: _Fit, problem: _Problem, rows: np.ndarray, df_method: str
     return estimate, np.sqrt(np.einsum("mp,pq,mq->m", rows, cov_beta, rows)), df
 
 
-def _inference_tables(fit: _Fit, problem: _Problem, ci_level: float, method: str,
+def _tidy_columns(columns: dict[str, object], n: int) -> pd.DataFrame:
+    """The tidy layout of :func:`analysis.core.tidy.tidy_frame` (its columns, order and dtypes:
+    text as object with None, counts as Int64, the rest float), built column by column: the
+    row-wise route costs more than the whole fit."""
+    out: dict[str, object] = {}
+    for column in RESULT_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in columns]:
+        value = columns.get(column)
+        if column in TEXT_COLUMNS:
+            values = [value] * n if value is None or isinstance(value, str) else list(value)
+            out[column] = pd.Series(values, dtype=object)
+        elif column in ("n_treatment", "n_control"):
+            out[column] = pd.array(np.asarray(value, dtype=np.int64), dtype="Int64")
+        else:
+            out[column] = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+    return pd.DataFrame(out, copy=False)
+
+
+def inference_tables(fit: StructureFit, problem: Problem, ci_level: float, method: str,
                       note: str | None, df_method: str = "satterthwaite",
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     treatment, control = problem.arm_labels
     grid = problem.grid
-    x0 = grid[problem.terms].to_numpy(float)
+    x0 = (problem.grid_matrix if problem.grid_matrix is not None
+          else grid[problem.terms].to_numpy(float))
     est, se, df = _combinations(fit, problem, x0, df_method)
     quantile = stats.t.ppf(0.5 + ci_level / 2.0, df)
     lsmeans = pd.DataFrame({
@@ -71,18 +89,15 @@ def _inference_tables(fit: _Fit, problem: _Problem, ci_level: float, method: str
     est, se, df = _combinations(fit, problem, rows, df_method)
     statistic = est / se
     quantile = stats.t.ppf(0.5 + ci_level / 2.0, df)
-    contrasts = tidy_frame([
-        {
-            "visit": v, "contrast": contrast_label(treatment, control),
-            "measure": "LS-mean difference", "estimate": est[k], "std_error": se[k],
-            "statistic": statistic[k], "df": df[k],
-            "p_value": 2.0 * stats.t.sf(abs(statistic[k]), df[k]),
-            "ci_low": est[k] - quantile[k] * se[k], "ci_high": est[k] + quantile[k] * se[k],
-            "ci_level": ci_level, "method": method,
-            "n_treatment": problem.n_by_arm_visit.get((treatment, v), 0),
-            "n_control": problem.n_by_arm_visit.get((control, v), 0),
-            **({"note": note} if note else {}),
-        }
-        for k, v in enumerate(problem.visits)
-    ])
+    visits = list(problem.visits)
+    contrasts = _tidy_columns({
+        "visit": visits, "contrast": contrast_label(treatment, control),
+        "measure": "LS-mean difference", "estimate": est, "std_error": se,
+        "statistic": statistic, "df": df, "p_value": 2.0 * stats.t.sf(np.abs(statistic), df),
+        "ci_low": est - quantile * se, "ci_high": est + quantile * se,
+        "ci_level": ci_level, "method": method,
+        "n_treatment": [problem.n_by_arm_visit.get((treatment, v), 0) for v in visits],
+        "n_control": [problem.n_by_arm_visit.get((control, v), 0) for v in visits],
+        **({"note": note} if note else {}),
+    }, len(visits))
     return contrasts, lsmeans

@@ -19,10 +19,16 @@ ARH(1), TOEPH, ANTE(1), variance and correlation for AR(1), variance and range f
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
-from analysis.stats.models.mmrm.covariance import _HETEROGENEOUS, _as_cov, _n_group_params
-from analysis.stats.models.mmrm.design import _Problem
+from analysis.stats.models.mmrm.covariance import (
+    HETEROGENEOUS,
+    as_covariance,
+    group_parameter_count,
+)
+from analysis.stats.models.mmrm.design import Problem
 
 
 def _lags(t: int) -> np.ndarray:
@@ -46,8 +52,8 @@ def _natural_from_sigma(kind: str, s: np.ndarray, t: int, times) -> np.ndarray:
             return np.stack([s[0, 0], rho])
         gap = (times[1] - times[0]) if times is not None else 1.0
         return np.stack([s[0, 0], -gap / np.log(rho)])
-    variances = np.diag(s) if kind in _HETEROGENEOUS else s[0, :1]
-    base = _HETEROGENEOUS.get(kind, kind)
+    variances = np.diag(s) if kind in HETEROGENEOUS else s[0, :1]
+    base = HETEROGENEOUS.get(kind, kind)
     if base in ("compound_symmetry", "ar1"):
         corr = [s[0, 1] / (d[0] * d[1])]
     elif base == "toeplitz":
@@ -75,10 +81,10 @@ def _natural_sigma(kind: str, phi: np.ndarray, t: int, times) -> np.ndarray:
     if kind == "spatial_exponential":
         position = np.arange(t, dtype=float) if times is None else np.asarray(times, float)
         return phi[0] * np.exp(-np.abs(np.subtract.outer(position, position)) / phi[1])
-    het = kind in _HETEROGENEOUS
+    het = kind in HETEROGENEOUS
     sd = np.sqrt(phi[:t]) if het else np.sqrt(phi[0]) * np.ones(t)
     rho = phi[t:] if het else phi[1:]
-    base = _HETEROGENEOUS.get(kind, kind)
+    base = HETEROGENEOUS.get(kind, kind)
     if base == "compound_symmetry":
         corr = np.where(lag == 0, 1.0 + 0 * rho[0], rho[0])
     elif base == "ar1":
@@ -91,13 +97,13 @@ def _natural_sigma(kind: str, phi: np.ndarray, t: int, times) -> np.ndarray:
     return np.outer(sd, sd) * corr
 
 
-def _natural_pieces(fit, problem: _Problem):
+def _natural_pieces(fit, problem: Problem):
     """phi, J (k, G, T, T), H (k, k, G, T, T) and W = cov(phi) at the fit."""
-    from analysis.stats.models.mmrm.covariance import _group_sigma
+    from analysis.stats.models.mmrm.covariance import group_sigma
 
-    cov = _as_cov(fit.structure)
+    cov = as_covariance(fit.structure)
     t = len(problem.visits)
-    per = _n_group_params(cov.kind, t)
+    per = group_parameter_count(cov.kind, t)
     k_all = fit.theta.size
     g_count = cov.n_groups
     jac_phi_theta = np.zeros((k_all, k_all))
@@ -106,12 +112,12 @@ def _natural_pieces(fit, problem: _Problem):
     for g in range(g_count):
         block = slice(g * per, (g + 1) * per)
         theta_g = fit.theta[block]
-        phis.append(_natural_from_sigma(cov.kind, _group_sigma(cov.kind, theta_g, t, cov.times),
+        phis.append(_natural_from_sigma(cov.kind, group_sigma(cov.kind, theta_g, t, cov.times),
                                         t, cov.times).real)
         for j in range(per):
             shifted = theta_g.astype(complex)
             shifted[j] += 1j * step
-            s = _group_sigma(cov.kind, shifted, t, cov.times)
+            s = group_sigma(cov.kind, shifted, t, cov.times)
             jac_phi_theta[block, g * per + j] = (
                 _natural_from_sigma(cov.kind, s, t, cov.times).imag / step)
     phi = np.concatenate(phis)
@@ -140,12 +146,16 @@ def _natural_pieces(fit, problem: _Problem):
     return phi, jac, 0.5 * (hess + hess.transpose(1, 0, 2, 3, 4)), w
 
 
-def kenward_roger(fit, problem: _Problem, rows: np.ndarray, *, linear: bool = False,
-                  information: str = "observed"):
-    """(adjusted covariance Phi_A, df m per row of ``rows``) of Kenward & Roger (1997).
+_KR_PIECES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    ``information="expected"`` takes W from the expected REML information (pbkrtest's choice)
-    instead of the observed one (SAS's)."""
+
+def _kr_pieces(fit, problem: Problem, linear: bool, information: str):
+    """(Phi_A, P_i stacked, W) at a fit, computed once per fit and option (every table of a fit
+    asks for them)."""
+    cached = _KR_PIECES.setdefault(fit, {})
+    key = (id(problem), linear, information)
+    if key in cached:
+        return cached[key]
     _phi, jac, hess, w = _natural_pieces(fit, problem)
     k = jac.shape[0]
     p = len(problem.terms)
@@ -175,24 +185,37 @@ def kenward_roger(fit, problem: _Problem, rows: np.ndarray, *, linear: bool = Fa
     u = np.einsum("ij,ijpq->pq", w, big_q - pp - 0.25 * big_r)
     phi_a = phi_beta + 2.0 * phi_beta @ u @ phi_beta
     phi_a = 0.5 * (phi_a + phi_a.T)
-    dfs = []
-    for row in np.atleast_2d(rows):
-        v0 = float(row @ phi_beta @ row)
-        a = np.einsum("p,ipq,q->i", row @ phi_beta, big_p, phi_beta @ row) / v0
-        a1 = float(a @ w @ a)
-        a2 = a1  # q = 1: tr(Theta Phi P_i Phi Theta Phi P_j Phi) = a_i a_j
-        b = (a1 + 6 * a2) / 2
-        g = (2 * a1 - 5 * a2) / (3 * a2) if a2 > 0 else 0.0
+    cached[key] = (phi_a, big_p, w)
+    return cached[key]
+
+
+def kenward_roger(fit, problem: Problem, rows: np.ndarray, *, linear: bool = False,
+                  information: str = "observed"):
+    """(adjusted covariance Phi_A, df m per row of ``rows``) of Kenward & Roger (1997).
+
+    ``information="expected"`` takes W from the expected REML information (pbkrtest's choice)
+    instead of the observed one (SAS's)."""
+    phi_a, big_p, w = _kr_pieces(fit, problem, linear, information)
+    phi_beta = fit.cov_beta
+    rows = np.atleast_2d(rows)
+    v0 = np.einsum("mp,pq,mq->m", rows, phi_beta, rows)
+    left = rows @ phi_beta
+    a = np.einsum("mp,ipq,mq->mi", left, big_p, left) / v0[:, None]
+    a1 = np.einsum("mi,ij,mj->m", a, w, a)
+    a2 = a1  # q = 1: tr(Theta Phi P_i Phi Theta Phi P_j Phi) = a_i a_j
+    b = (a1 + 6 * a2) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(a2 > 0, (2 * a1 - 5 * a2) / (3 * a2), 0.0)
         denominator = 3 + 2 * (1 - g)
         c1, c2, c3 = g / denominator, (1 - g) / denominator, (3 - g) / denominator
         e_star = 1.0 / (1.0 - a2)
         v_star = 2.0 * (1 + c1 * b) / ((1 - c2 * b) ** 2 * (1 - c3 * b))
         rho = v_star / (2.0 * e_star**2)
-        dfs.append(4.0 + 3.0 / (rho - 1.0) if rho > 1 else np.inf)
-    return phi_a, np.array(dfs)
+        dfs = np.where(rho > 1, 4.0 + 3.0 / (rho - 1.0), np.inf)
+    return phi_a, dfs
 
 
-def empirical_vcov(fit, problem: _Problem) -> np.ndarray:
+def empirical_vcov(fit, problem: Problem) -> np.ndarray:
     """Sandwich covariance A^{-1} (sum_i X_i'V_i^{-1} r_i r_i' V_i^{-1} X_i) A^{-1} (no small-
     sample correction: SAS ``EMPIRICAL``, R mmrm ``vcov = "Empirical"``)."""
     from scipy import linalg
@@ -214,7 +237,7 @@ def empirical_vcov(fit, problem: _Problem) -> np.ndarray:
     return fit.cov_beta @ meat @ fit.cov_beta
 
 
-def between_within_df(problem: _Problem, between: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def between_within_df(problem: Problem, between: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """SAS ``DDFM=BETWITHIN``: between-participant df S - rank(X_between), within df
     N - S - (rank(X) - rank(X_between)); a combination gets the smallest df of the columns it
     uses."""

@@ -13,10 +13,15 @@ import pandas as pd
 
 from analysis.core.errors import ModelError
 from analysis.core.tidy import check_ci_level
-from analysis.stats.models.mmrm.covariance import _sigma
-from analysis.stats.models.mmrm.design import _build_problem
-from analysis.stats.models.mmrm.inference import _inference_tables
-from analysis.stats.models.mmrm.reml import _Fit, _gls, _information, _NotPositiveDefinite
+from analysis.stats.models.mmrm.covariance import covariance_matrix
+from analysis.stats.models.mmrm.design import build_problem
+from analysis.stats.models.mmrm.inference import inference_tables
+from analysis.stats.models.mmrm.reml import (
+    NotPositiveDefinite,
+    StructureFit,
+    gls_pieces,
+    observed_information,
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -93,7 +98,7 @@ def fit_random_intercept(
     from statsmodels.regression.mixed_linear_model import MixedLM
 
     check_ci_level(ci_level)
-    problem = _build_problem(
+    problem = build_problem(
         data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
         covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,
         baseline_by_visit=baseline_by_visit,
@@ -128,19 +133,19 @@ def fit_random_intercept(
     # df and the nlme-convention REML log-likelihood through the MMRM machinery.
     theta = np.log([sigma2, tau2])
     t = len(problem.visits)
-    sigma = _sigma("random_intercept", theta, t)
+    sigma = covariance_matrix("random_intercept", theta, t)
     try:
-        m2ll, beta, a_inv, ws = _gls(sigma, problem)
-        info = _information(theta, "random_intercept", problem)
+        m2ll, beta, a_inv, ws = gls_pieces(sigma, problem)
+        info = observed_information(theta, "random_intercept", problem)
         theta_cov = np.linalg.inv(info)
-    except (_NotPositiveDefinite, np.linalg.LinAlgError):
+    except (NotPositiveDefinite, np.linalg.LinAlgError):
         raise ModelError("the random-intercept model's covariance or REML information matrix is "
                          "singular at the estimate; use the MMRM or an ordinary ANCOVA instead.") from None
-    fit = _Fit(structure="random_intercept", theta=theta, sigma=sigma, beta=beta,
+    fit = StructureFit(structure="random_intercept", theta=theta, sigma=sigma, beta=beta,
                cov_beta=a_inv, reml_loglik=-0.5 * m2ll, theta_cov=theta_cov, ws=ws,
                iterations=0)
     method = "Random-intercept LMM (sensitivity), REML, Satterthwaite df"
-    contrasts, lsmeans = _inference_tables(fit, problem, float(ci_level), method, None)
+    contrasts, lsmeans = inference_tables(fit, problem, float(ci_level), method, None)
     return RandomInterceptResult(
         terms=tuple(problem.terms), estimates=np.asarray(result.fe_params, float),
         std_errors=np.sqrt(np.diag(a_inv)), cov_beta=a_inv,

@@ -1,6 +1,8 @@
-"""MMRM REML estimation: the REML objective -2 l_R(theta) with its analytic gradient, the
-observed information, the gradient of l' A^{-1} l used by the Satterthwaite df, and the
-optimiser (BFGS polished by Newton steps) with its identifiability and convergence checks.
+"""MMRM REML estimation: the REML objective -2 l_R(theta) with its analytic gradient (evaluated
+by :mod:`~analysis.stats.models.mmrm.stacked`), the observed information, the gradient of
+l' A^{-1} l used by the Satterthwaite df, and the optimiser (Newton's method under the observed
+information from the moment estimates, BFGS when Newton cannot proceed) with its
+identifiability and convergence checks.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from scipy import linalg, optimize
 from analysis.core.errors import ModelError
 from analysis.core.limits import Deadline
 from analysis.stats.models.mmrm.covariance import (
-    _as_cov,
-    _label,
-    _n_params,
-    _sigma_jacobian,
-    _sigmas,
-    _start_theta,
+    as_covariance,
+    covariance_matrices,
+    parameter_count,
+    sigma_jacobian,
+    start_theta,
+    structure_label,
 )
-from analysis.stats.models.mmrm.design import _Pattern, _Problem
+from analysis.stats.models.mmrm.design import Pattern, Problem
+from analysis.stats.models.mmrm.stacked import evaluate
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -32,7 +35,7 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 # --------------------------------------------------------------------------------------------
 
 
-class _NotPositiveDefinite(Exception):
+class NotPositiveDefinite(Exception):
     pass
 
 
@@ -52,10 +55,10 @@ def _eye(n: int) -> np.ndarray:
 def _cho_factor(a: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor (upper triangle not cleaned), as ``cho_factor(a, lower=True)``."""
     if not np.isfinite(a).all():
-        raise _NotPositiveDefinite
+        raise NotPositiveDefinite
     factor, info = _POTRF(a, lower=1, clean=0)
     if info != 0:
-        raise _NotPositiveDefinite
+        raise NotPositiveDefinite
     return factor
 
 
@@ -63,11 +66,11 @@ def _cho_inverse(factor: np.ndarray) -> np.ndarray:
     """The inverse from a lower Cholesky factor, as ``cho_solve((factor, True), eye)``."""
     inverse, info = _POTRS(factor, _eye(factor.shape[0]), lower=1)
     if info != 0:
-        raise _NotPositiveDefinite
+        raise NotPositiveDefinite
     return inverse
 
 
-def _block_index(pattern: _Pattern) -> tuple[np.ndarray, np.ndarray]:
+def _block_index(pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
     """``np.ix_(pattern.visits, pattern.visits)``, computed once per pattern."""
     index = _BLOCK_INDEX.get(pattern)
     if index is None:
@@ -78,7 +81,7 @@ def _block_index(pattern: _Pattern) -> tuple[np.ndarray, np.ndarray]:
 _BLOCK_INDEX: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _pattern_inverses(sigma: np.ndarray, patterns: list[_Pattern]) -> list[tuple[np.ndarray, float]]:
+def _pattern_inverses(sigma: np.ndarray, patterns: list[Pattern]) -> list[tuple[np.ndarray, float]]:
     out = []
     if sigma.ndim == 2:
         sigma = sigma[None]
@@ -90,7 +93,7 @@ def _pattern_inverses(sigma: np.ndarray, patterns: list[_Pattern]) -> list[tuple
     return out
 
 
-def _gls(sigma: np.ndarray, problem: _Problem):
+def gls_pieces(sigma: np.ndarray, problem: Problem):
     """GLS pieces at a given Sigma: (-2 l_R, beta, A^{-1}, per-pattern W)."""
     inverses = _pattern_inverses(sigma, problem.patterns)
     p = len(problem.terms)
@@ -103,7 +106,7 @@ def _gls(sigma: np.ndarray, problem: _Problem):
         c += np.einsum("ab,abp->p", w, pattern.xy)
         yvy += float(np.sum(w * pattern.yy))
         logdet_v += pattern.n * logdet
-    factor = _cho_factor(a)  # _NotPositiveDefinite when a holds inf or NaN or is singular
+    factor = _cho_factor(a)  # NotPositiveDefinite when a holds inf or NaN or is singular
     beta = _POTRS(factor, c, lower=1)[0]
     a_inv = _cho_inverse(factor)
     logdet_a = 2.0 * float(np.sum(np.log(np.diag(factor))))
@@ -114,57 +117,26 @@ def _gls(sigma: np.ndarray, problem: _Problem):
     return m2ll, beta, a_inv, [w for w, _ in inverses]
 
 
-def _objective(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[float, np.ndarray]:
-    """-2 l_R(theta) and its analytic gradient (see the package docstring).
-
-    The optimisers try parameters far from the optimum, where the covariance overflows: that is
-    an infinite objective (a step the optimiser rejects), never a value used, so NumPy's overflow
-    warnings are off here.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _objective_at(theta, structure, problem)
+def reml_objective(theta: np.ndarray, structure: str, problem: Problem) -> tuple[float, np.ndarray]:
+    """-2 l_R(theta) and its analytic gradient (see the package docstring); ``inf`` (a step the
+    optimiser rejects) where the covariance is not positive definite or overflows."""
+    m2ll, gradient = evaluate(theta[None], structure, problem)
+    return float(m2ll[0]), gradient[0]
 
 
-def _objective_at(theta: np.ndarray, structure: str, problem: _Problem) -> tuple[float, np.ndarray]:
-    t = len(problem.visits)
-    try:
-        sigma = _sigmas(structure, theta, t)
-        m2ll, beta, a_inv, ws = _gls(sigma, problem)
-    except _NotPositiveDefinite:
-        return np.inf, np.zeros_like(theta)
-    d_sigma = np.zeros(sigma.shape)
-    reml = getattr(problem, "reml", True)
-    for pattern, w in zip(problem.patterns, ws, strict=True):
-        q = np.einsum("pq,abqp->ab", a_inv, pattern.xx) if reml else 0.0
-        # R[a,b] = yy - sum_i (X_ia beta) y_ib - sum_i y_ia (X_ib beta) + beta' XX[a,b] beta;
-        # xy[a,b,:] = sum_i X_ia' y_ib, so (xy @ beta)[a,b] = sum_i (X_ia beta) y_ib.
-        xb = pattern.xy @ beta
-        r = pattern.yy - xb - xb.T + np.einsum("p,abpq,q->ab", beta, pattern.xx, beta)
-        d_sigma[pattern.group][_block_index(pattern)] += (
-            pattern.n * w - w @ (q + r) @ w)
-    jacobian = _sigma_jacobian(structure, theta, t)
-    gradient = np.einsum("kgab,gab->k", jacobian, d_sigma)
-    if not (np.isfinite(m2ll) and np.all(np.isfinite(gradient))):
-        return np.inf, np.zeros_like(theta)
-    return m2ll, gradient
-
-
-def _information(theta: np.ndarray, structure: str, problem: _Problem) -> np.ndarray:
-    """Observed information of theta: Hessian of -l_R by central differences of the gradient."""
+def observed_information(theta: np.ndarray, structure: str, problem: Problem) -> np.ndarray:
+    """Observed information of theta: Hessian of -l_R by central differences of the gradient,
+    the 2k gradients evaluated in one stacked call."""
     k = theta.size
-    hessian = np.empty((k, k))
-    for j in range(k):
-        step = 1e-4 * max(1.0, abs(theta[j]))
-        up, down = theta.copy(), theta.copy()
-        up[j] += step
-        down[j] -= step
-        hessian[:, j] = (_objective(up, structure, problem)[1]
-                         - _objective(down, structure, problem)[1]) / (2 * step)
+    steps = 1e-4 * np.maximum(1.0, np.abs(theta))
+    shifts = np.diag(steps)
+    _, gradients = evaluate(np.concatenate([theta + shifts, theta - shifts]), structure, problem)
+    hessian = ((gradients[:k] - gradients[k:]) / (2 * steps[:, None])).T
     return 0.25 * (hessian + hessian.T)  # symmetrise; /2 turns -2 l_R into -l_R
 
 
-def _variance_gradient(
-    contrasts: np.ndarray, theta: np.ndarray, structure: str, problem: _Problem,
+def variance_gradient(
+    contrasts: np.ndarray, theta: np.ndarray, structure: str, problem: Problem,
     a_inv: np.ndarray, ws: list[np.ndarray]
 ) -> np.ndarray:
     """g[m, k] = d (l_m' A^{-1} l_m) / d theta_k for each row l_m of ``contrasts``.
@@ -173,7 +145,7 @@ def _variance_gradient(
     g_k = sum_patterns sum_ab (W J_k W)[a,b] u' XX[a,b] u.
     """
     t = len(problem.visits)
-    jacobian = _sigma_jacobian(structure, theta, t)
+    jacobian = sigma_jacobian(structure, theta, t)
     u = contrasts @ a_inv
     out = np.zeros((contrasts.shape[0], theta.size))
     for pattern, w in zip(problem.patterns, ws, strict=True):
@@ -190,7 +162,7 @@ def _variance_gradient(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class _Fit:
+class StructureFit:
     structure: str
     theta: np.ndarray
     sigma: np.ndarray
@@ -204,7 +176,7 @@ class _Fit:
     m2ll: float | None = None  # -2 log-likelihood (REML or ML, as fitted)
 
 
-def _starting_sigma(problem: _Problem) -> np.ndarray:
+def _starting_sigma(problem: Problem) -> np.ndarray:
     """Pairwise moment estimate of Sigma from OLS residuals, made positive definite."""
     t = len(problem.visits)
     beta_ols = np.linalg.lstsq(problem.x, problem.y, rcond=None)[0]
@@ -228,15 +200,15 @@ def _starting_sigma(problem: _Problem) -> np.ndarray:
     return sigma
 
 
-def _check_identifiable(structure: str, problem: _Problem) -> None:
+def _check_identifiable(structure: str, problem: Problem) -> None:
     t = len(problem.visits)
-    k = _n_params(structure, t)
+    k = parameter_count(structure, t)
     p = len(problem.terms)
-    kind = _as_cov(structure).kind
+    kind = as_covariance(structure).kind
     if problem.n_obs - p < k:
         raise ModelError(
             f"{problem.n_obs} observations and {p} fixed effects leave too few degrees of freedom "
-            f"for the {k} parameters of the {_label(structure)} covariance."
+            f"for the {k} parameters of the {structure_label(structure)} covariance."
         )
     if kind in ("unstructured", "toeplitz", "toeplitz_heterogeneous"):
         together = np.zeros((t, t), dtype=int)
@@ -250,68 +222,115 @@ def _check_identifiable(structure: str, problem: _Problem) -> None:
                    if not any(together[a, a + lag] for a in range(t - lag))]
         if bad:
             raise ModelError(
-                f"the {_label(structure)} covariance is not identifiable: no participant "
+                f"the {structure_label(structure)} covariance is not identifiable: no participant "
                 f"is observed at both visits of each of {bad}."
             )
 
 
-def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
-                   theta0: np.ndarray | None = None, deadline: Deadline | None = None) -> _Fit:
-    """REML fit of one covariance structure: BFGS (at most ``max_iterations``) polished by at most
-    20 Newton steps, all within ``deadline`` (trialkit's time limit when None)."""
-    label = _label(structure)
-    if deadline is None:
-        deadline = Deadline(f"the {label} MMRM fit", ModelError, "try a simpler covariance structure")
-    _check_identifiable(structure, problem)
-    t = len(problem.visits)
-    if theta0 is None:
-        theta0 = _start_theta(structure, _starting_sigma(problem))
-    f0, g0 = _objective(theta0, structure, problem)
-    if not np.isfinite(f0) or not np.all(np.isfinite(g0)):
-        raise ModelError(f"the REML log-likelihood of the {label} MMRM is not finite at the "
-                         "starting values; check the response for extreme values.")
-    with np.errstate(all="ignore"):
-        result = optimize.minimize(
-            _objective, theta0, args=(structure, problem), jac=True, method="BFGS",
-            options={"maxiter": max_iterations, "gtol": 1e-6},
-            callback=lambda _theta: deadline.check(),
-        )
-    theta = result.x
-    m2ll, grad = _objective(theta, structure, problem)
-    if not np.isfinite(m2ll):
-        raise ModelError(f"the {label} MMRM failed: the optimiser left the region where the "
-                         "covariance matrix is positive definite.")
-    # BFGS often stops with "precision loss" at the optimum: judge convergence ourselves, by the
-    # Newton decrement under the observed information, and polish with Newton steps if needed.
-    iterations = int(result.nit)
-    for _ in range(20):
+@dataclasses.dataclass
+class _NewtonState:
+    theta: np.ndarray
+    m2ll: float
+    grad: np.ndarray
+    info: np.ndarray
+    decrement: float
+    step: np.ndarray
+    iterations: int
+
+
+def _newton(theta: np.ndarray, m2ll: float, grad: np.ndarray, structure, problem: Problem,
+            iterations: int, max_iterations: int, max_steps: int,
+            deadline: Deadline) -> _NewtonState:
+    """Newton steps under the observed information, halving a step that does not decrease
+    -2 l_R, until the Newton decrement is below 1e-10, the iteration budget is spent, or no
+    step can be made (information not positive definite, no decrease along the step)."""
+    for _ in range(max_steps + 1):
         deadline.check()
-        info = _information(theta, structure, problem)
+        info = observed_information(theta, structure, problem)
         try:
             step = np.linalg.solve(info, 0.5 * grad)
         except np.linalg.LinAlgError:
             step = np.full_like(theta, np.nan)
         decrement = float(0.5 * grad @ step) if np.all(np.isfinite(step)) else np.inf
+        state = _NewtonState(theta, m2ll, grad, info, decrement, step, iterations)
         if 0 <= decrement < 1e-10:
-            break
+            return state
         if iterations >= max_iterations or not np.isfinite(decrement) or decrement < 0:
-            break
+            return state
         scale = 1.0
         while scale > 1e-4:
             trial = theta - scale * step
-            f_trial, g_trial = _objective(trial, structure, problem)
+            f_trial, g_trial = reml_objective(trial, structure, problem)
             if f_trial <= m2ll + 1e-12:
                 theta, m2ll, grad = trial, f_trial, g_trial
                 break
             scale /= 2
         else:
-            break
+            return state
         iterations += 1
+    return state
+
+
+def fit_structure(structure: str, problem: Problem, max_iterations: int,
+                   theta0: np.ndarray | None = None, deadline: Deadline | None = None) -> StructureFit:
+    """REML (or ML) fit of one covariance structure, within ``deadline`` (trialkit's time limit
+    when None): Newton's method under the observed information from the moment estimates; if it
+    cannot proceed (information not positive definite far from the optimum), BFGS from the same
+    start polished by at most 20 Newton steps. At most ``max_iterations`` iterations in all.
+
+    Once the Newton decrement is below 1e-10, one more Newton step is taken: convergence is
+    quadratic there, so the estimate is the maximiser to rounding error whichever way it was
+    reached."""
+    label = structure_label(structure)
+    if deadline is None:
+        deadline = Deadline(f"the {label} MMRM fit", ModelError, "try a simpler covariance structure")
+    _check_identifiable(structure, problem)
+    t = len(problem.visits)
+    if theta0 is None:
+        theta0 = start_theta(structure, _starting_sigma(problem))
+    f0, g0 = reml_objective(theta0, structure, problem)
+    if not np.isfinite(f0) or not np.all(np.isfinite(g0)):
+        raise ModelError(f"the REML log-likelihood of the {label} MMRM is not finite at the "
+                         "starting values; check the response for extreme values.")
+    message = "Newton steps under the observed information"
+    state = _newton(theta0, f0, g0, structure, problem, 0, max_iterations, max_iterations,
+                    deadline)
+    if not (0 <= state.decrement < 1e-10) and state.iterations < max_iterations:
+        with np.errstate(all="ignore"):
+            result = optimize.minimize(
+                reml_objective, theta0, args=(structure, problem), jac=True, method="BFGS",
+                options={"maxiter": max_iterations, "gtol": 1e-6},
+                callback=lambda _theta: deadline.check(),
+            )
+        message = result.message
+        m2ll, grad = reml_objective(result.x, structure, problem)
+        if not np.isfinite(m2ll):
+            raise ModelError(f"the {label} MMRM failed: the optimiser left the region where the "
+                             "covariance matrix is positive definite.")
+        # BFGS often stops with "precision loss" at the optimum: judge convergence ourselves, by
+        # the Newton decrement under the observed information, and polish with Newton steps.
+        state = _newton(result.x, m2ll, grad, structure, problem, int(result.nit),
+                        max_iterations, 20, deadline)
+    if 0 <= state.decrement < 1e-10:
+        trial = state.theta - state.step
+        f_trial, g_trial = reml_objective(trial, structure, problem)
+        if np.isfinite(f_trial) and f_trial <= state.m2ll + 1e-9 * max(1.0, abs(state.m2ll)):
+            info = observed_information(trial, structure, problem)
+            try:
+                step = np.linalg.solve(info, 0.5 * g_trial)
+                decrement = float(0.5 * g_trial @ step)
+            except np.linalg.LinAlgError:
+                decrement = np.inf
+            if np.isfinite(decrement):
+                state = _NewtonState(trial, f_trial, g_trial, info, decrement, step,
+                                     state.iterations)
+    theta, grad, info, decrement, iterations = (state.theta, state.grad, state.info,
+                                                state.decrement, state.iterations)
     eigen = np.linalg.eigvalsh(info) if np.all(np.isfinite(info)) else np.array([-np.inf])
     if iterations >= max_iterations and not (0 <= decrement < 1e-10):
         raise ModelError(
             f"the {label} MMRM did not converge within {max_iterations} iterations "
-            f"(gradient norm {np.max(np.abs(grad)):.3g}; optimiser said: {result.message}). "
+            f"(gradient norm {np.max(np.abs(grad)):.3g}; optimiser said: {message}). "
             "Try a simpler covariance (fallback=...) or check the data."
         )
     if eigen.min() <= 1e-8 * max(1.0, eigen.max()):
@@ -323,10 +342,13 @@ def _fit_structure(structure: str, problem: _Problem, max_iterations: int,
     if not (0 <= decrement < 1e-6):
         raise ModelError(
             f"the {label} MMRM did not converge: the optimiser stopped away from the maximum "
-            f"(Newton decrement {decrement:.3g}; optimiser said: {result.message})."
+            f"(Newton decrement {decrement:.3g}; optimiser said: {message})."
         )
-    sigmas = _sigmas(structure, theta, t)
-    m2ll, beta, a_inv, ws = _gls(sigmas, problem)
-    return _Fit(structure=structure, theta=theta, sigma=sigmas[0], beta=beta, cov_beta=a_inv,
+    sigmas = covariance_matrices(structure, theta, t)
+    m2ll, beta, a_inv, ws = gls_pieces(sigmas, problem)
+    return StructureFit(structure=structure, theta=theta, sigma=sigmas[0], beta=beta, cov_beta=a_inv,
                 reml_loglik=-0.5 * m2ll, theta_cov=np.linalg.inv(info), ws=ws,
                 iterations=iterations, sigmas=sigmas, m2ll=m2ll)
+
+
+_fit_structure = fit_structure  # the name tests/stats/models/test_mmrm_formula.py imports

@@ -1,0 +1,218 @@
+""":class:`~analysis.reporting.tables.model.Table` s as a Word document (python-docx).
+
+The Word table says what the HTML table says: the same header texts, spanners (merged header
+cells), row groups (a full-width row), body cells and notes. Header rows repeat on every page;
+numbers are right-aligned; column widths follow the longest word of each column's header and the
+longest cell, so a header never breaks inside a word. The document's core properties, and the
+timestamps of the parts inside the ``.docx`` zip, are fixed, so the same tables give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from datetime import datetime
+
+from analysis.reporting.tables.model import Table
+
+FIXED_TIME = datetime(2000, 1, 1)
+_ZIP_TIME = (2000, 1, 1, 0, 0, 0)
+_ALIGN = {"left": 0, "center": 1, "right": 2}  # WD_ALIGN_PARAGRAPH values
+
+
+def _repeat_as_header(row) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    properties = row._tr.get_or_add_trPr()
+    flag = OxmlElement("w:tblHeader")
+    flag.set(qn("w:val"), "true")
+    properties.append(flag)
+
+
+def _keep_row_together(row) -> None:
+    from docx.oxml import OxmlElement
+
+    row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
+
+
+def _write(cell, text: str, align: str, bold: bool = False, size: float = 8.5) -> None:
+    """Cell text; a newline in a header is a line break (the arm's name above its ``N = n``)."""
+    from docx.shared import Pt
+
+    paragraph = cell.paragraphs[0]
+    paragraph.alignment = _ALIGN[align]
+    paragraph.paragraph_format.space_after = Pt(0)
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        run = paragraph.add_run(line)
+        run.bold = bold
+        run.font.size = Pt(size)
+        if number < len(lines) - 1:
+            run.add_break()
+
+
+def _widths(table: Table, usable: int) -> list[int]:
+    """Column widths (EMU) in proportion to what each column must hold without breaking a word."""
+    need = []
+    for c in table.columns:
+        header_word = max((len(w) for w in c.label.replace("\n", " ").split()), default=1)
+        spanner_words = [max((len(w) for w in s.label.replace("\n", " ").split()), default=1) / len(s.keys)
+                         for s in table.spanners if c.key in s.keys]
+        longest = max((len(row.cells.get(c.key, "")) for row in table.rows), default=1)
+        # a long free-text cell (a label) may wrap at spaces; numbers may not
+        body = min(longest, 34) if c.align == "left" else longest
+        need.append(max(header_word, body, *spanner_words, 3) + 2)
+    total = sum(need)
+    return [int(usable * n / total) for n in need]
+
+
+def _add_table(document, table: Table) -> None:
+    from docx.shared import Pt
+
+    heading = document.add_paragraph()
+    run = heading.add_run(table.title)
+    run.bold = True
+    run.font.size = Pt(10)
+    heading.paragraph_format.keep_with_next = True
+    if table.subtitle:
+        document.add_paragraph(table.subtitle).paragraph_format.keep_with_next = True
+    n_cols = len(table.columns)
+    header_rows = 2 if table.spanners else 1
+    word = document.add_table(rows=header_rows, cols=n_cols)
+    word.style = "Table Grid"
+    word.autofit = False
+    if table.spanners:
+        top = word.rows[0]
+        covered = set()
+        for spanner in table.spanners:
+            first, last = table.keys.index(spanner.keys[0]), table.keys.index(spanner.keys[-1])
+            merged = top.cells[first].merge(top.cells[last]) if last > first else top.cells[first]
+            _write(merged, spanner.label, "center", bold=True)
+            covered.update(range(first, last + 1))
+        for c, column in enumerate(table.columns):
+            if c not in covered:
+                merged = word.cell(0, c).merge(word.cell(1, c))
+                _write(merged, column.label, column.align, bold=True)
+        for c, column in enumerate(table.columns):
+            if c in covered:
+                _write(word.cell(1, c), column.label, column.align, bold=True)
+    else:
+        for c, column in enumerate(table.columns):
+            _write(word.cell(0, c), column.label, column.align, bold=True)
+    for r in range(header_rows):
+        _repeat_as_header(word.rows[r])
+    group = None
+    for row in table.rows:
+        if row.group and row.group != group:
+            cells = word.add_row().cells
+            merged = cells[0].merge(cells[-1]) if n_cols > 1 else cells[0]
+            _write(merged, row.group, "left", bold=True)
+            _keep_row_together(word.rows[-1])
+        group = row.group
+        cells = word.add_row().cells
+        for c, column in enumerate(table.columns):
+            _write(cells[c], row.cells.get(column.key, ""), column.align)
+        _keep_row_together(word.rows[-1])
+    section = document.sections[-1]
+    widths = _widths(table, section.page_width - section.left_margin - section.right_margin)
+    for r in word.rows:
+        for c, cell in enumerate(r.cells):
+            cell.width = widths[c]
+    for note in table.footnotes + table.source_notes:
+        paragraph = document.add_paragraph()
+        paragraph.paragraph_format.space_after = Pt(0)
+        note_run = paragraph.add_run(note)
+        note_run.font.size = Pt(8)
+    document.add_paragraph()
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """The same zip with every entry's timestamp fixed (python-docx stamps the current time)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            target.writestr(fixed, source.read(info.filename))
+    return buffer.getvalue()
+
+
+def render_docx(tables: Sequence[Table], title: str = "", landscape: bool | None = None) -> bytes:
+    """The tables in one Word document, as bytes (reproducible: fixed core properties and zip times).
+
+    Parameters
+    ----------
+    tables
+        Rendered in order, each with its title above and its notes below.
+    title
+        A heading at the top of the document (none when empty).
+    landscape
+        Page orientation; by default landscape when any table has more than five columns.
+
+    Examples
+    --------
+    >>> from analysis.reporting.tables.model import Column, Row, Table
+    >>> t = Table("T", (Column("a", "A", "left"), Column("b", "B")), (Row({"a": "x", "b": "1"}),))
+    >>> render_docx([t]) == render_docx([t])
+    True
+    """
+    from docx import Document
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Inches, Pt
+
+    document = Document()
+    style = document.styles["Normal"]
+    style.font.name = "Calibri"
+    style.font.size = Pt(9)
+    section = document.sections[0]
+    if landscape is None:
+        landscape = any(len(t.columns) > 5 for t in tables)
+    if landscape:
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = section.page_height, section.page_width
+    section.left_margin = section.right_margin = Inches(0.7)
+    if title:
+        document.add_paragraph(title, style="Heading 1")
+    for table in tables:
+        _add_table(document, table)
+    properties = document.core_properties
+    properties.author = properties.last_modified_by = "trialkit"
+    properties.created = properties.modified = FIXED_TIME
+    properties.revision = 1
+    properties.title = title
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return _fixed_zip(buffer.getvalue())
+
+
+def docx_cell_texts(data: bytes) -> list[list[list[str]]]:
+    """Every table's cell texts as Word shows them, row by row (merged cells once per row):
+    what a test compares with the HTML.
+
+    Examples
+    --------
+    >>> from analysis.reporting.tables.model import Column, Row, Table
+    >>> t = Table("T", (Column("a", "A", "left"), Column("b", "B")), (Row({"a": "x", "b": "1"}),))
+    >>> docx_cell_texts(render_docx([t]))
+    [[['A', 'B'], ['x', '1']]]
+    """
+    from docx import Document
+
+    document = Document(io.BytesIO(data))
+    out = []
+    for word in document.tables:
+        rows = []
+        for row in word.rows:
+            texts, seen = [], set()
+            for cell in row.cells:
+                if id(cell._tc) in seen:
+                    continue
+                seen.add(id(cell._tc))
+                texts.append(cell.text)
+            rows.append(texts)
+        out.append(rows)
+    return out

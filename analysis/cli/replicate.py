@@ -35,19 +35,17 @@ def replicate_command(plan: Path = PLAN, out: Path = OUT, seed: int = SEED, no_r
     finish()
     import pandas as pd
 
+    from analysis.replicate.report import construction_text
+
     verdicts = result / "claim_verdicts.csv"
-    if verdicts.exists():  # the same verdicts as conclusion.txt and the notebook, claim by claim
+    if verdicts.exists():  # the claims table of replication.html, row by row: the same verdicts
         console.print(f"claims as printed, and how plausible they are (see {escape(str(verdicts))}):", soft_wrap=True)
         for row in pd.read_csv(verdicts).itertuples(index=False):
             console.print(f'  claim: "{escape(str(row.printed))}" ({escape(str(row.outcome))})', soft_wrap=True)
             console.print(f"    readings tried: {escape(str(row.readings))}", soft_wrap=True)
-            console.print(f"    plausible under {int(row.n_plausible)} of {int(row.n_readings)} readings", soft_wrap=True)
+            console.print(f"    plausible under {escape(str(row.plausible_under))}", soft_wrap=True)
             console.print(f"    verdict: {escape(str(row.verdict))}", soft_wrap=True)
     check = result / "headline_check.csv"
     if check.exists():
-        table = pd.read_csv(check)
-        ok = int(table["within_tolerance"].sum())
-        console.print(f"the SIMULATED calibrated trial reproduces the printed figures by construction ({ok} of {len(table)} "
-                      f"within tolerance, see {escape(str(check))}): this shows data consistent with them can be made, "
-                      "not that they are plausible", soft_wrap=True)
+        console.print(f"{escape(construction_text(pd.read_csv(check)))} (see {escape(str(check))})", soft_wrap=True)
     console.print(f"[green]done:[/] outputs in {escape(str(result))}")

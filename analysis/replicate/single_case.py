@@ -101,7 +101,7 @@ def case_figure(plan: PublishedCase):
     spec = plan.outcome(plan.restored.outcome)
     lo, hi = a.normative.low - a.pre.high, a.normative.high - a.pre.low
     lost = np.linspace(max(lo * 0.5, 0.5), hi * 1.1, 200)
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig, ax = plt.subplots(figsize=(9.6, 5.0))  # 960 CSS px at 2x (analysis.reporting.figures.WIDTH)
     for colour, mdc in zip(("#009E73", "#0072B2", "#D55E00"), (a.mdc.low, a.mdc.value, a.mdc.high), strict=True):
         ax.plot(lost, np.minimum(100 * mdc / lost, 200), color=colour, label=f"smallest detectable, MDC = {mdc:g} {spec.unit}")
     ax.axhline(claim, color="black", linewidth=1.2, label=f"reported: {claim:g}% restored")

@@ -1,5 +1,10 @@
 """Figures drawn from tidy tables (compute once, render many). Each plot function takes the table
 and an optional ``ax`` and returns the Axes; :func:`save_figure` writes PNG and SVG byte-stably.
+
+Size: a figure is :data:`WIDTH` inches wide and rendered at :data:`DPI`, so a report shows it at
+about 960 CSS pixels (1 inch = 100 px) with twice the pixels for high-density screens (1,920 px
+in the PNG); the SVG is 9.6 in = 922 CSS px. Outcomes come primary first, then in the plan's
+order (:func:`outcome_order`), never alphabetically.
 """
 
 from __future__ import annotations
@@ -19,6 +24,76 @@ from analysis.plan import Plan  # noqa: E402
 ARM_COLOURS = {"treatment": "#0072B2", "control": "#D55E00"}  # Okabe-Ito, colour-blind safe
 # Fixed metadata so the same figure gives the same bytes on every run.
 _STABLE = {"svg.hashsalt": "trialkit", "svg.fonttype": "path", "path.simplify": True}
+WIDTH = 9.6  # inches: 960 CSS px at 100 px per inch, the width a report gives a figure
+# Participants drawn as points per arm in a change distribution; a larger arm shows a seeded random subset.
+MAX_POINTS = 2_000
+DPI = 200  # 2x: 1,920 px across, sharp on high-density screens
+
+
+def outcome_order(plan: Plan) -> list:
+    """The plan's outcomes, primary first, then the others in the plan's order.
+
+    Examples
+    --------
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: zeta, label: Zeta, unit: points, range: [0, 10], better: lower}
+    ... - {name: alpha, label: Alpha, unit: points, range: [0, 10], better: lower}
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, primary: true}
+    ... ''')
+    >>> [o.name for o in outcome_order(plan)]
+    ['pain', 'zeta', 'alpha']
+    """
+    primary = plan.primary_outcome
+    return [primary, *(o for o in plan.outcomes if o is not primary)]
+
+
+def ordered_figures(folder: Path, prefix: str, plan: Plan) -> list[Path]:
+    """The PNG figures ``folder/<prefix>_<outcome>.png`` that exist, in :func:`outcome_order`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.plan import parse_plan
+    >>> plan = parse_plan('''
+    ... study: {id: demo, title: Demo trial}
+    ... seed: 1
+    ... data: {participants: {path: participants.csv}, measurements: {path: measurements.csv}}
+    ... arms: {treatment: {label: Drug, codes: [D]}, control: {label: Placebo, codes: [P]}}
+    ... visits: {baseline: baseline, followup: [{label: week8, week: 8}], primary: week8}
+    ... outcomes:
+    ... - {name: alpha, label: Alpha, unit: points, range: [0, 10], better: lower}
+    ... - {name: pain, label: Pain, unit: points, range: [0, 10], better: lower, primary: true}
+    ... ''')
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("trajectory_alpha.png", "trajectory_pain.png"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [p.name for p in ordered_figures(folder, "trajectory", plan)]
+    ['trajectory_pain.png', 'trajectory_alpha.png']
+    """
+    paths = (Path(folder) / f"{prefix}_{outcome.name}.png" for outcome in outcome_order(plan))
+    return [path for path in paths if path.is_file()]
+
+
+def axis_label(label: str, unit: str) -> str:
+    """``label (unit)``, or ``label`` alone when it already names the unit (no doubled units).
+
+    Examples
+    --------
+    >>> axis_label("PROMIS Pain Interference (T-score)", "T-score")
+    'PROMIS Pain Interference (T-score)'
+    >>> axis_label("Trunk rotation range of motion", "degrees")
+    'Trunk rotation range of motion (degrees)'
+    """
+    if not unit or unit.casefold() in label.casefold():
+        return label
+    return f"{label} ({unit})"
 
 
 def _despine(ax: plt.Axes) -> None:
@@ -81,7 +156,7 @@ def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: 
     [[7.5, 6.0], [6.5, 3.5]]
     >>> plt.close(ax.figure)
     """
-    ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 4.8), layout="constrained")[1]
     rows = descriptives[(descriptives["variable"] == "value") & (descriptives["outcome"] == outcome)]
     spec = plan.outcome(outcome)
     labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
@@ -101,8 +176,8 @@ def plot_trajectories(descriptives: pd.DataFrame, outcome: str, plan: Plan, ax: 
     level = rows["ci_level"].iloc[0] if len(rows) else 0.95
     ax.set_xticks(sorted(times.unique()))
     ax.set_xlabel(plan.visits.time_label)
-    ax.set_ylabel(f"{spec.label} ({spec.unit})")
-    ax.set_title(f"{spec.label}: mean and {level:.0%} CI by arm ({spec.better} is better)", fontsize=10)
+    ax.set_ylabel(axis_label(spec.label, spec.unit))
+    ax.set_title(f"{spec.label}: mean and {level:.0%} CI by arm ({spec.better} is better)", fontsize=11)
     ax.legend(frameon=False, fontsize=8)
     _despine(ax)
     return ax
@@ -153,7 +228,7 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
     [3, 2]
     >>> plt.close(ax.figure)
     """
-    ax = ax or plt.subplots(figsize=(5.2, 4.2))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 4.8), layout="constrained")[1]
     visit = plan.visits.primary
     rows = dataset[(dataset["outcome"] == outcome) & (dataset["visit"] == visit) & dataset["change"].notna()]
     labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
@@ -169,14 +244,18 @@ def plot_change_distribution(dataset: pd.DataFrame, outcome: str, plan: Plan, ax
     ax.set_xticks([0, 1], order)
     # Seeded jitter of our own (a stripplot would draw from the global RNG: figures would differ run to run).
     jitter = np.random.default_rng(0)
-    for position, label in enumerate(order):
-        points = frame.loc[frame["arm_label"] == label, "change"].to_numpy()
+    sample = np.random.default_rng(1)  # its own stream, so the jitter of a small trial is as it always was
+    for position, points in enumerate(groups):
+        if points.size > MAX_POINTS:  # a seeded random subset: more points draw no clearer and save slowly
+            ax.annotate(f"points: a random {MAX_POINTS:,} of {points.size:,}", (position, 0), xytext=(0, -28),
+                        xycoords=("data", "axes fraction"), textcoords="offset points", ha="center", fontsize=7, color="0.4")
+            points = points[np.sort(sample.choice(points.size, MAX_POINTS, replace=False))]
         ax.scatter(position + jitter.uniform(-0.18, 0.18, points.size), points, s=9, color="0.25", zorder=3)
     ax.axhline(0, color="0.6", lw=0.8, ls="--")
     spec = plan.outcome(outcome)
     ax.set_xlabel("")
     ax.set_ylabel(f"Change from baseline ({spec.unit})")
-    ax.set_title(f"{spec.label}: change at {visit}", fontsize=10)
+    ax.set_title(f"{spec.label}: change at {visit}", fontsize=11)
     _despine(ax)
     return ax
 
@@ -237,7 +316,7 @@ def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: pl
     [[4.0, 8.0], [8.25]]
     >>> plt.close(ax.figure)
     """
-    ax = ax or plt.subplots(figsize=(6.4, 4.2))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 4.8), layout="constrained")[1]
     spec = plan.outcome(outcome)
     times = plan.visits.times  # in the plan's time unit
     rows = models[(models["outcome"] == outcome) & ~models["method"].astype(str).str.contains("HC3", regex=False)]
@@ -254,17 +333,21 @@ def plot_effects_by_visit(models: pd.DataFrame, outcome: str, plan: Plan, ax: pl
         ax.errorbar(x, chosen["estimate"], yerr=[chosen["estimate"] - chosen["ci_low"], chosen["ci_high"] - chosen["estimate"]],
                     fmt=marker, color=colour, capsize=3, label=label)
     ax.axhline(0, color="0.6", lw=0.8, ls="--")
-    ax.set_xticks([times[v.label] for v in plan.visits.followup], [v.label for v in plan.visits.followup])
-    ax.set_ylabel(f"{plan.arms.treatment.label} - {plan.arms.control.label} ({spec.unit})", fontsize=8)
+    followup = [times[v.label] for v in plan.visits.followup]
+    ax.set_xticks(followup, [v.label for v in plan.visits.followup])
+    # room either side of the visits: with a single visit the ANCOVA marker's offset would otherwise fill the axis
+    pad = max(0.08 * (max(followup) - min(followup)), 4 * side)
+    ax.set_xlim(min(followup) - pad, max(followup) + pad)
+    ax.set_ylabel(f"{plan.arms.treatment.label} - {plan.arms.control.label} ({spec.unit})", fontsize=9)
     favoured = "below" if spec.better == "lower" else "above"
-    ax.set_title(f"{spec.label}: effect by visit ({plan.analysis.ci_level:.0%} CI; {favoured} 0 favours treatment)", fontsize=9)
+    ax.set_title(f"{spec.label}: effect by visit ({plan.analysis.ci_level:.0%} CI; {favoured} 0 favours treatment)", fontsize=11)
     ax.legend(frameon=False, fontsize=8)
     _despine(ax)
     return ax
 
 
 def figure_bytes(figure: plt.Figure, fmt: str, *, svg_text: bool = False) -> bytes:
-    """``figure`` as PNG (150 dpi) or SVG bytes that are the same on every run: no software
+    """``figure`` as PNG (:data:`DPI`, 2x) or SVG bytes that are the same on every run: no software
     version, date or creator in the metadata and a fixed SVG id salt. ``svg_text`` keeps SVG text
     as text (editable) instead of paths. The one place trialkit renders a figure."""
     import io
@@ -284,7 +367,7 @@ def figure_bytes(figure: plt.Figure, fmt: str, *, svg_text: bool = False) -> byt
             buffer = io.BytesIO()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                figure.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+                figure.savefig(buffer, format=fmt, dpi=DPI, bbox_inches="tight", metadata=metadata)
             for w in caught:  # missing-glyph warnings are handled here; the others go on
                 if not MISSING_GLYPH.search(str(w.message)):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -303,9 +386,10 @@ def save_figure(figure: plt.Figure, stem: Path) -> list[Path]:
 def trial_figures(
     descriptives: pd.DataFrame, dataset: pd.DataFrame, models: pd.DataFrame, plan: Plan, out_dir: Path
 ) -> list[Path]:
-    """Every standard figure of a run: trajectories, change distributions and effects by visit."""
+    """Every standard figure of a run: trajectories, change distributions and effects by visit,
+    primary outcome first (:func:`outcome_order`)."""
     written = []
-    for outcome in plan.outcomes:
+    for outcome in outcome_order(plan):
         ax = plot_effects_by_visit(models, outcome.name, plan)
         written += save_figure(ax.figure, out_dir / f"effect_by_visit_{outcome.name}")
         ax = plot_trajectories(descriptives, outcome.name, plan)

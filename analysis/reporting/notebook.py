@@ -105,9 +105,20 @@ def render_notebook(template: Path, parameters: Mapping[str, object], out_html: 
             raise NotebookError(f"{template.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
         notebook = nbformat.read(str(executed), as_version=4)
     _keep_stderr_out_of_the_report(notebook, template.name)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            extra_loaders=[_offline_template()], template_file="trialkit-offline.html.j2")
     body, _ = exporter.from_notebook_node(notebook)
     return write_bytes(Path(out_html), body.encode("utf-8"))
+
+
+def _offline_template():
+    """nbconvert's lab template without its scripts from a CDN (require.js, MathJax, Mermaid): the
+    reports use none of them, and a report must open offline without errors in the console."""
+    from jinja2 import DictLoader
+
+    empty = ("html_head_js_requirejs", "html_head_js_mathjax", "html_head_js_mermaidjs")
+    blocks = "".join(f"{{%- block {name} -%}}{{%- endblock {name} -%}}\n" for name in empty)
+    return DictLoader({"trialkit-offline.html.j2": "{%- extends 'lab/index.html.j2' -%}\n" + blocks})
 
 
 def _keep_stderr_out_of_the_report(notebook, name: str) -> None:

@@ -9,8 +9,10 @@ def plot_power_curve(curve: pd.DataFrame, ax=None, target: float | None = 0.8):
     """Power against participants per arm, one line per effect size and method; returns the Axes."""
     import matplotlib.pyplot as plt
 
+    from analysis.reporting.figures import WIDTH
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+        _, ax = plt.subplots(figsize=(WIDTH, 5.0), layout="constrained")
     styles = {"t-test": "-", "ANCOVA": "--"}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, d in enumerate(sorted(curve["d"].unique())):

@@ -128,9 +128,19 @@ def test_trial_notebook_renders_from_a_replicate_output(replicated, tmp_path):
     out = replicated["precision-release-2023"]
     html_path = render_notebook(notebook_path("replicate_trial.ipynb"), {"out_dir": str(out)}, tmp_path / "replication.html")
     html = html_path.read_text(encoding="utf-8")
-    for text in ("spinal rotation +41%", "ratio_of_responder_proportions", "Participant-level replication",
-                 "What can and cannot be concluded", "data:image/png;base64"):
+    for text in ("spinal rotation +41%", "ratio of responder proportions", "Participant-level replication",
+                 "What cannot be concluded", "data:image/png;base64", "<details"):
         assert text in html, text
+    assert "ratio_of_responder_proportions" not in html and "pct_change_of_means" not in html  # readable, not snake_case
+    # the claims table comes first, with the verdicts of claim_verdicts.csv (what the terminal prints)
+    from tests.cli.test_replicate_summary import parse_claims_table
+
+    assert html.index("Claim as printed") < html.index("<details")
+    table = parse_claims_table(html)
+    verdicts = pd.read_csv(out / "claim_verdicts.csv")
+    assert table["Claim as printed"].tolist() == verdicts["printed"].tolist()
+    assert table["Verdict"].tolist() == verdicts["verdict"].tolist()
+    assert table["Plausible under"].tolist() == verdicts["plausible_under"].tolist()
 
 
 def test_notebook_templates_are_stored_without_outputs():

@@ -59,3 +59,71 @@ def test_effects_by_visit_sit_at_the_plans_months():
     assert [np.asarray(bars.lines[0].get_xdata()).tolist() for bars in ax.containers] == [[2.0, 8.0], [8.25]]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["w4", "w8"]
     plt.close(ax.figure)
+
+
+# Issue 13: no doubled units, primary outcome first, at least 900 CSS px at 2x.
+THREE_OUTCOMES = SMALL_PLAN.replace(
+    "outcomes:\n",
+    "outcomes:\n"
+    "  - {name: alpha, label: Alpha score, unit: points, range: [0, 10], better: lower}\n"
+    "  - {name: interference, label: PROMIS Pain Interference (T-score), unit: T-score, range: [0, 100],"
+    " better: lower, primary: true}\n",
+)
+
+
+def _three_outcome_dataset() -> pd.DataFrame:
+    frames = []
+    for name in ("alpha", "interference", "pain"):
+        frame = _dataset([0.0, 4.0, 8.0]).assign(outcome=name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_axis_titles_name_the_unit_once():
+    plan = parse_plan(THREE_OUTCOMES)
+    ax = plot_trajectories(describe(_three_outcome_dataset()), "interference", plan)
+    assert ax.get_ylabel() == "PROMIS Pain Interference (T-score)"
+    plt.close(ax.figure)
+    ax = plot_trajectories(describe(_three_outcome_dataset()), "alpha", plan)
+    assert ax.get_ylabel() == "Alpha score (points)"
+    plt.close(ax.figure)
+
+
+def test_trial_figures_put_the_primary_outcome_first_then_the_plans_order_and_are_2x_900_px(tmp_path):
+    from analysis.reporting.figures import ordered_figures, trial_figures
+
+    plan = parse_plan(THREE_OUTCOMES)
+    dataset = _three_outcome_dataset()
+    models = pd.DataFrame({"outcome": ["alpha", "interference", "pain"], "visit": "w8", "measure": "LS-mean difference",
+                           "estimate": -1.0, "ci_low": -2.0, "ci_high": 0.0, "method": "MMRM"})
+    written = trial_figures(describe(dataset), dataset, models, plan, tmp_path)
+    outcomes = list(dict.fromkeys(p.stem.rsplit("_", 1)[1] for p in written))
+    assert outcomes == ["interference", "alpha", "pain"]  # not alphabetical: primary, then the plan's order
+    assert [p.name for p in ordered_figures(tmp_path, "trajectory", plan)] == [
+        "trajectory_interference.png", "trajectory_alpha.png", "trajectory_pain.png"]
+    for path in written:
+        data = path.read_bytes()
+        if path.suffix == ".png":
+            assert int.from_bytes(data[16:20], "big") >= 1800, path.name  # IHDR width: 900 CSS px at 2x
+        else:
+            width = float(data.split(b'width="', 1)[1].split(b"pt", 1)[0])
+            assert width * 4 / 3 >= 900, path.name  # SVG width in pt; 1 pt = 4/3 CSS px
+
+
+def test_change_distribution_draws_a_seeded_subset_of_a_large_arm():
+    from analysis.reporting.figures import MAX_POINTS, plot_change_distribution
+
+    plan = parse_plan(SMALL_PLAN)
+    outcome = plan.outcomes[0].name
+    n = MAX_POINTS + 500
+    rng = np.random.default_rng(2)
+    dataset = pd.DataFrame({"outcome": outcome, "visit": plan.visits.primary,
+                            "arm": ["treatment"] * n + ["control"] * 10, "change": rng.normal(0, 1, n + 10)})
+    ax = plot_change_distribution(dataset, outcome, plan)
+    drawn = [len(points.get_offsets()) for points in ax.collections]
+    assert drawn == [10, MAX_POINTS]  # control (all), treatment (a subset)
+    assert any(f"a random {MAX_POINTS:,} of {n:,}" in text.get_text() for text in ax.texts)
+    again = plot_change_distribution(dataset, outcome, plan)
+    assert np.array_equal(ax.collections[1].get_offsets(), again.collections[1].get_offsets())
+    plt.close(ax.figure)
+    plt.close(again.figure)

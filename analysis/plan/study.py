@@ -164,6 +164,8 @@ class Outcome(StrictModel):
     better: Literal["lower", "higher"]
     mcid: Mcid | None = None
     primary: bool = False
+    # decimals of means, SDs and estimates in the report's tables; None: one more than the data's own
+    decimals: int | None = Field(default=None, ge=0, le=6)
 
     @field_validator("better", mode="before")
     @classmethod
@@ -298,6 +300,18 @@ class AgeGroup(StrictModel):
     high: float | None = None  # exclusive upper bound; None for open-ended
 
 
+ADVERSE_EVENT_CATEGORY = "adverse_event_category"  # the reporting.labels key of adverse-event categories
+
+
+def _yaml_code(code: object) -> str:
+    """A label's code as the data are read: ``1`` and ``1.0`` -> ``'1'``."""
+    if isinstance(code, bool):  # YAML reads yes/no/on/off unquoted as booleans: the code is lost
+        raise ValueError(f"a code read as {code} by YAML: quote codes such as 'yes', 'no', 'on', 'off'")
+    if isinstance(code, float) and code.is_integer():
+        return str(int(code))
+    return "" if code is None else str(code)
+
+
 class Reporting(StrictModel):
     """Grant and trial reporting: Table 1, NIH inclusion, adverse events, screening."""
 
@@ -307,8 +321,37 @@ class Reporting(StrictModel):
     adverse_events: DataFile | None = None
     screening: ScreeningCounts | None = None
     # Opt-in small-cell suppression (with complementary suppression) of the tables for public
-    # release (Table 1 categorical counts); the NIH tables, submitted to NIH, always stay exact.
+    # release (Table 1 categorical counts, adverse events by arm); the NIH tables, submitted to
+    # NIH, always stay exact.
     suppress_below: int | None = Field(default=None, ge=2)
+    # Printed names of category codes: a Table 1 categorical variable (or the adverse events'
+    # ``category``, key ADVERSE_EVENT_CATEGORY) -> {code as read: label}; order = order shown.
+    labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _label_codes_as_text(cls, value: object) -> object:
+        # YAML reads the code 1 as a number; codes are text once read
+        if isinstance(value, dict):
+            return {k: ({_yaml_code(c): v for c, v in m.items()} if isinstance(m, dict) else m) for k, m in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _labels_name_categorical_variables(self) -> Reporting:
+        kinds = {v.name: v.kind for v in self.table1}
+        known = [n for n, k in kinds.items() if k == "categorical"] + [ADVERSE_EVENT_CATEGORY]
+        for name, mapping in self.labels.items():
+            if kinds.get(name) == "continuous":
+                raise ValueError(f"labels.{name}: '{name}' is a continuous Table 1 variable; labels name the codes of a categorical one")
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"labels.{name}: '{name}' is not a categorical variable of reporting.table1 "
+                                 f"(nor '{ADVERSE_EVENT_CATEGORY}'): one of {known}{hint}")
+            empty = [c for c, label in mapping.items() if not str(label).strip()]
+            if empty:
+                raise ValueError(f"labels.{name}: code(s) {empty} have an empty label")
+        return self
 
 
 class SimulatedOutcome(StrictModel):
@@ -330,7 +373,7 @@ class SimulatedOutcome(StrictModel):
 class Simulation(StrictModel):
     """Parameters of the synthetic-trial generator (``trialkit simulate``)."""
 
-    n_participants: int = Field(ge=4, le=100_000)
+    n_participants: int = Field(ge=4)  # any size: simulate draws and writes it in chunks
     dropout: float = Field(default=0.10, ge=0, lt=1)
     missing_value_rate: float = Field(default=0.01, ge=0, lt=0.5)
     first_enrollment: str = Field(default="2023-01-09", pattern=r"^\d{4}-\d{2}-\d{2}$")

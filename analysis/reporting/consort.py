@@ -2,9 +2,10 @@
 
 Stages (CONSORT 2010/2025 items 13a/13b, 22a/22b), in the standard four levels:
 
-* Enrollment: assessed for eligibility and excluded with reasons (only when the plan gives
-  ``reporting.screening``; the participants table holds randomised participants only);
-  randomised.
+* Enrollment: assessed for eligibility and excluded with reasons, from the plan's
+  ``reporting.screening`` (the participants table holds randomised participants only; without
+  it both counts are "not recorded", never guessed), which must add up: excluded + randomised =
+  assessed (:func:`check_screening`); randomised.
 * Allocation: allocated per arm; received the allocated intervention (only if the participants
   table has a boolean ``received_intervention`` column, otherwise "not recorded", never guessed).
 * Follow-up: lost to follow-up (``disposition == 'lost_to_follow_up'``) and discontinued
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.core.errors import UsageError
+from analysis.core.errors import PlanError, UsageError
 from analysis.derive.disposition import derivation_rule, disposition_was_derived
 from analysis.plan import Plan, ScreeningCounts
 
@@ -133,11 +134,15 @@ def consort_flow(
     dataset: pd.DataFrame,
     plan: Plan,
     screening: ScreeningCounts | None = None,
+    *,
+    screening_from_plan: bool = True,
 ) -> ConsortFlow:
     """Count every CONSORT stage per arm from the participants table and the analysis dataset.
 
-    ``screening`` defaults to the plan's ``reporting.screening``. The randomised count is the
-    number of rows of ``participants`` (every participant in it was randomised).
+    ``screening`` defaults to the plan's ``reporting.screening`` (unless ``screening_from_plan``
+    is false); without screening counts the assessed and excluded counts are missing ("not
+    recorded"). The randomised count is the number of rows of ``participants`` (every
+    participant in it was randomised).
 
     Parameters
     ----------
@@ -152,7 +157,9 @@ def consort_flow(
         is analysed (:func:`analysis_population`).
     screening
         Assessed and excluded counts for the Enrollment box; they must add up to the randomised
-        count.
+        count (:func:`check_screening`, a :class:`~analysis.core.errors.PlanError` otherwise).
+    screening_from_plan
+        Use the plan's ``reporting.screening`` when ``screening`` is not given.
 
     Returns
     -------
@@ -220,17 +227,14 @@ def consort_flow(
     need = [c for c in ("participant_id", "arm", "disposition", "disposition_reason") if c not in participants.columns]
     if need:
         raise UsageError(f"the participants table lacks column(s) {need} needed for the CONSORT flow")
-    if screening is None and plan.reporting is not None:
+    if screening is None and screening_from_plan and plan.reporting is not None:
         screening = plan.reporting.screening
     rows: list[dict[str, object]] = []
-    if screening is not None:
-        randomised_expected = screening.assessed - sum(screening.excluded.values())
-        if randomised_expected != len(participants):
-            raise UsageError(
-                f"screening counts do not add up: {screening.assessed} assessed - "
-                f"{sum(screening.excluded.values())} excluded = {randomised_expected}, but the participants "
-                f"table has {len(participants)} randomised"
-            )
+    if screening is None:
+        rows.append({"level": "Enrollment", "stage": "assessed", "arm": "all", "reason": "", "n": pd.NA})
+        rows.append({"level": "Enrollment", "stage": "excluded", "arm": "all", "reason": "", "n": pd.NA})
+    else:
+        check_screening(screening, len(participants))
         rows.append({"level": "Enrollment", "stage": "assessed", "arm": "all", "reason": "", "n": screening.assessed})
         rows.append({"level": "Enrollment", "stage": "excluded", "arm": "all", "reason": "", "n": sum(screening.excluded.values())})
         for reason, n in screening.excluded.items():
@@ -262,6 +266,28 @@ def consort_flow(
     )
 
 
+def check_screening(screening: ScreeningCounts, n_randomised: int) -> None:
+    """Raise :class:`~analysis.core.errors.PlanError` unless excluded + randomised = assessed.
+
+    Examples
+    --------
+    >>> from analysis.plan import ScreeningCounts
+    >>> check_screening(ScreeningCounts(assessed=135, excluded={"not eligible": 10, "declined": 5}), 120)
+    >>> check_screening(ScreeningCounts(assessed=130, excluded={"not eligible": 10, "declined": 5}), 120)
+    Traceback (most recent call last):
+    ...
+    analysis.core.errors.PlanError: reporting.screening does not add up: 15 excluded (not eligible 10 + declined 5) + 120 randomised = 135, but 130 assessed; correct the counts in the plan
+    """
+    excluded = sum(screening.excluded.values())
+    if excluded + n_randomised != screening.assessed:
+        parts = " + ".join(f"{reason} {n}" for reason, n in screening.excluded.items())
+        raise PlanError(
+            f"reporting.screening does not add up: {excluded} excluded{f' ({parts})' if parts else ''} + "
+            f"{n_randomised} randomised = {excluded + n_randomised}, but {screening.assessed} assessed; "
+            "correct the counts in the plan"
+        )
+
+
 def check_reconciles(flow: ConsortFlow, n_treatment: int, n_control: int) -> None:
     """Raise :class:`ReconciliationError` unless the analysed counts equal the primary analysis' n per arm."""
     got = {"treatment": flow.n("analysed", "treatment"), "control": flow.n("analysed", "control")}
@@ -274,17 +300,171 @@ def check_reconciles(flow: ConsortFlow, n_treatment: int, n_control: int) -> Non
 
 
 # ----------------------------------------------------------------------------------------------
+# Reasons for public release, and the table
+
+REASON_STAGES = {"excluded": ("all",), "lost_to_follow_up": ARMS, "discontinued": ARMS, "excluded_from_analysis": ARMS}
+NOT_RECORDED = "not recorded"
+WITHHELD = "reasons not shown (small counts)"
+STAGE_TEXT = {
+    "assessed": "Assessed for eligibility", "excluded": "Excluded", "randomised": "Randomised",
+    "allocated": "Allocated", "received": "Received allocated intervention",
+    "lost_to_follow_up": "Lost to follow-up", "discontinued": "Discontinued intervention",
+    "analysed": "Analysed", "excluded_from_analysis": "Excluded from analysis",
+}
+
+
+@dataclass(frozen=True)
+class ReasonCells:
+    """The reasons of one stage: ``counts`` (reasons x arms, 0 where a reason did not occur),
+    ``hidden`` (cells shown as ``*``) and ``withheld`` (no reason can be shown safely)."""
+
+    counts: pd.DataFrame
+    hidden: pd.DataFrame
+    withheld: bool
+
+
+def reason_cells(flow: ConsortFlow, stage: str, suppress_below: int | None = None) -> ReasonCells:
+    """The reasons of ``stage`` per arm, with small-cell suppression when ``suppress_below`` is set.
+
+    The stage totals stay exact (the flow must add up, CONSORT item 13); what names individuals is
+    a reason with a small count ("adverse event (n = 1)"). Published with the reasons are the
+    stage total of each arm (a column total) and, for the two arms, the reason's total (a row
+    total), so hidden counts are protected by complementary suppression
+    (:func:`analysis.reporting.suppression.suppress_small_cells`). When no suppression protects
+    them (a lone reason equals its stage's total), the stage's reasons are withheld altogether.
+
+    Examples
+    --------
+    Lost to follow-up: 1 treatment participant moved, 6 and 7 could not be contacted. The 1 is
+    hidden; the control 0 beside it (the reason's total, 1, is shown) and both "no contact"
+    counts (each arm's total, 7, is shown) go with it:
+
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame([
+    ...     ("Follow-up", "lost_to_follow_up", "treatment", "", 7),
+    ...     ("Follow-up", "lost_to_follow_up", "treatment", "moved", 1),
+    ...     ("Follow-up", "lost_to_follow_up", "treatment", "no contact", 6),
+    ...     ("Follow-up", "lost_to_follow_up", "control", "", 7),
+    ...     ("Follow-up", "lost_to_follow_up", "control", "no contact", 7)], columns=COUNT_COLUMNS)
+    >>> flow = ConsortFlow(counts, pd.DataFrame(), {"treatment": "Drug", "control": "Placebo"}, "pain", "week8", "ancova")
+    >>> cells = reason_cells(flow, "lost_to_follow_up", suppress_below=5)
+    >>> cells.counts.to_numpy().tolist(), cells.hidden.to_numpy().tolist(), cells.withheld
+    ([[1, 0], [6, 7]], [[True, True], [True, True]], False)
+    """
+    arms = list(REASON_STAGES[stage])
+    rows = flow.counts[(flow.counts["stage"] == stage) & (flow.counts["reason"] != "")]
+    reasons = list(dict.fromkeys(rows["reason"]))
+    counts = pd.DataFrame(0, index=pd.Index(reasons, dtype=object), columns=arms, dtype=np.int64)
+    for reason, arm, n in zip(rows["reason"], rows["arm"], rows["n"], strict=True):
+        counts.loc[reason, arm] = int(n)
+    hidden = pd.DataFrame(False, index=counts.index, columns=counts.columns)
+    if suppress_below is None or counts.empty:
+        return ReasonCells(counts, hidden, False)
+    from analysis.reporting.suppression import suppress_small_cells
+
+    try:
+        hidden = suppress_small_cells(counts, suppress_below, row_totals=len(arms) > 1, column_totals=True)
+    except ValueError:
+        return ReasonCells(counts, hidden | True, True)
+    return ReasonCells(counts, hidden, False)
+
+
+def suppress_counts(flow: ConsortFlow, suppress_below: int) -> pd.DataFrame:
+    """``flow.counts`` for public release: reason counts hidden as in :func:`reason_cells`.
+
+    Adds a boolean column ``suppressed``; a hidden count has ``n`` missing. A hidden zero (a
+    reason that did not occur in an arm, hidden as a complement) gets a row too, so that an
+    absent row does not give it away. Stage totals are unchanged.
+    """
+    cells = {stage: reason_cells(flow, stage, suppress_below) for stage in REASON_STAGES}
+    rows: list[dict[str, object]] = []
+    for row in flow.counts[flow.counts["reason"] == ""].to_dict("records"):
+        rows.append(row | {"suppressed": False})
+        part = cells.get(row["stage"])
+        if part is None or row["arm"] not in part.counts.columns:
+            continue
+        for reason in part.counts.index:
+            n, hidden = int(part.counts.loc[reason, row["arm"]]), bool(part.hidden.loc[reason, row["arm"]])
+            if n > 0 or hidden:
+                rows.append(row | {"reason": reason, "n": pd.NA if hidden else n, "suppressed": hidden})
+    out = pd.DataFrame(rows, columns=[*COUNT_COLUMNS, "suppressed"])
+    out["n"] = pd.array(out["n"], dtype="Int64")
+    return out
+
+
+def consort_table(flow: ConsortFlow, suppress_below: int | None = None) -> pd.DataFrame:
+    """The CONSORT counts as a printable table: ``Stage``, one column per arm, ``Total``.
+
+    Enrollment counts are in ``Total`` only; a count the data do not record reads "not recorded";
+    reasons are indented under their stage. With ``suppress_below`` reason counts are suppressed
+    as in :func:`reason_cells` (``*``); stage counts stay exact.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame([
+    ...     ("Enrollment", "assessed", "all", "", pd.NA), ("Enrollment", "excluded", "all", "", pd.NA),
+    ...     ("Enrollment", "randomised", "all", "", 4),
+    ...     ("Allocation", "allocated", "treatment", "", 2), ("Allocation", "allocated", "control", "", 2),
+    ...     ("Follow-up", "lost_to_follow_up", "treatment", "", 1),
+    ...     ("Follow-up", "lost_to_follow_up", "treatment", "moved", 1),
+    ...     ("Follow-up", "lost_to_follow_up", "control", "", 0)], columns=COUNT_COLUMNS)
+    >>> flow = ConsortFlow(counts, pd.DataFrame(), {"treatment": "Drug", "control": "Placebo"}, "pain", "week8", "ancova")
+    >>> print(consort_table(flow).to_string(index=False))
+                       Stage Drug Placebo        Total
+    Assessed for eligibility              not recorded
+                    Excluded              not recorded
+                  Randomised                         4
+                   Allocated    2       2            4
+           Lost to follow-up    1       0            1
+                     - moved    1       0            1
+    """
+    labels = [flow.arm_labels[a] for a in ARMS]
+    out: list[list[str]] = []
+
+    def text(value: object) -> str:
+        return NOT_RECORDED if value is None or pd.isna(value) else str(int(value))
+
+    for stage in dict.fromkeys(flow.counts["stage"]):
+        totals = flow.counts[(flow.counts["stage"] == stage) & (flow.counts["reason"] == "")].set_index("arm")["n"]
+        if "all" in totals.index:
+            out.append([STAGE_TEXT.get(stage, stage), "", "", text(totals["all"])])
+        else:
+            values = [totals.get(a, pd.NA) for a in ARMS]
+            total = pd.NA if any(pd.isna(v) for v in values) else sum(int(v) for v in values)
+            out.append([STAGE_TEXT.get(stage, stage), *(text(v) for v in values), text(total)])
+        if stage not in REASON_STAGES:
+            continue
+        cells = reason_cells(flow, stage, suppress_below)
+        if cells.withheld:
+            out.append([f"  - {WITHHELD}"] + ["*" if a in cells.counts.columns else "" for a in ARMS] + ["*"])
+            continue
+        for reason in cells.counts.index:
+            shown = {a: ("*" if cells.hidden.loc[reason, a] else str(int(cells.counts.loc[reason, a]))) for a in cells.counts.columns}
+            # two arms: the reason's total is published (a row total); one ('all'): it is the cell
+            total = shown["all"] if "all" in shown else str(int(cells.counts.loc[reason].sum()))
+            out.append([f"  - {reason}", *(shown.get(a, "") for a in ARMS), total])
+    return pd.DataFrame(out, columns=["Stage", *labels, "Total"])
+
+
+# ----------------------------------------------------------------------------------------------
 # Diagram
 
-def _box_text(flow: ConsortFlow, arm: str) -> dict[str, str]:
+def _reason_lines(flow: ConsortFlow, stage: str, arm: str, suppress_below: int | None) -> list[str]:
+    cells = reason_cells(flow, stage, suppress_below)
+    if cells.withheld:
+        return [f"  - {WITHHELD}"]
+    return [f"  - {reason} (n = {'*' if cells.hidden.loc[reason, arm] else int(cells.counts.loc[reason, arm])})"
+            for reason in cells.counts.index if cells.hidden.loc[reason, arm] or cells.counts.loc[reason, arm] > 0]
+
+
+def _box_text(flow: ConsortFlow, arm: str, suppress_below: int | None = None) -> dict[str, str]:
     def n_text(stage: str) -> str:
         value = flow.n(stage, arm)
-        return "not recorded" if value is None else str(value)
+        return NOT_RECORDED if value is None else str(value)
 
     def with_reasons(title: str, stage: str) -> str:
-        lines = [f"{title} (n = {n_text(stage)})"]
-        lines += [f"  - {reason} (n = {n})" for reason, n in flow.reasons(stage, arm)]
-        return "\n".join(lines)
+        return "\n".join([f"{title} (n = {n_text(stage)})", *_reason_lines(flow, stage, arm, suppress_below)])
 
     allocated = flow.n("allocated", arm)
     received = flow.n("received", arm)
@@ -301,18 +481,20 @@ def _box_text(flow: ConsortFlow, arm: str) -> dict[str, str]:
     }
 
 
-def plot_consort(flow: ConsortFlow, ax=None):
+def plot_consort(flow: ConsortFlow, ax=None, suppress_below: int | None = None):
     """Draw the CONSORT flow diagram in the standard four levels and return the Axes.
 
     Enrollment (assessed, excluded with reasons to the side, randomised), then per arm the
     Allocation, Follow-up and Analysis boxes, each level under a banner. Box heights follow their
-    text; with ``ax=None`` a figure tall enough for every reason is created.
+    text; with ``ax=None`` a figure tall enough for every reason is created. Counts the data do
+    not record (assessed, excluded without ``reporting.screening``) read "not recorded";
+    ``suppress_below`` hides small reason counts as :func:`consort_table` does.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    boxes = {arm: _box_text(flow, arm) for arm in ARMS}
-    has_screening = bool((flow.counts["stage"] == "assessed").any())
+    boxes = {arm: _box_text(flow, arm, suppress_below) for arm in ARMS}
+    has_screening = bool((flow.counts["stage"] == "assessed").any())  # flows built before screening rows existed
     # Equal x/y scale (12 units across 10 in): a 9 pt line at 1.4 spacing is ~0.21 units.
     line_h, pad, gap, banner_h = 0.225, 0.22, 0.32, 0.34
 
@@ -322,8 +504,12 @@ def plot_consort(flow: ConsortFlow, ax=None):
     randomised = f"Randomised (n = {flow.n('randomised')})"
     assessed = excluded = ""
     if has_screening:
-        assessed = f"Assessed for eligibility (n = {flow.n('assessed')})"
-        excluded = "\n".join([f"Excluded (n = {flow.n('excluded')})"] + [f"  - {r} (n = {n})" for r, n in flow.reasons("excluded")])
+        def n_text(stage: str) -> str:
+            value = flow.n(stage)
+            return NOT_RECORDED if value is None else str(value)
+
+        assessed = f"Assessed for eligibility (n = {n_text('assessed')})"
+        excluded = "\n".join([f"Excluded (n = {n_text('excluded')})", *_reason_lines(flow, "excluded", "all", suppress_below)])
     level_h = {lvl: max(height(boxes[a][lvl]) for a in ARMS) for lvl in ("Allocation", "Follow-up", "Analysis")}
     enroll_h = height(randomised) + (height(assessed) + max(height(excluded), 2 * gap) + 2 * gap if has_screening else 0.0)
     total = 4 * (banner_h + gap) + enroll_h + sum(level_h.values()) + 3 * gap + 0.2
@@ -381,7 +567,7 @@ def plot_consort(flow: ConsortFlow, ax=None):
     return ax
 
 
-def consort_figure(flow: ConsortFlow):
+def consort_figure(flow: ConsortFlow, suppress_below: int | None = None):
     """A new Figure holding :func:`plot_consort` (caller saves it as PNG/SVG)."""
-    ax = plot_consort(flow)
+    ax = plot_consort(flow, suppress_below=suppress_below)
     return ax.figure

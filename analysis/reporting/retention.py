@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.core.errors import UsageError
 from analysis.plan import Plan
+from analysis.reporting.figures import WIDTH as FIGURE_WIDTH
 
 ARMS = ("treatment", "control")
 
@@ -70,7 +71,7 @@ def plot_enrollment(cumulative: pd.DataFrame, target: int | None, period_end: ob
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.2))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.8))
     labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
     end = _period_end(period_end)
     dates = list(cumulative["date"]) + [end]
@@ -183,7 +184,7 @@ def plot_retention(table: pd.DataFrame, ax=None, arm_labels: dict[str, str] | No
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH, 4.8))
     labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
     for arm, marker in zip(ARMS, ("o", "s"), strict=True):
         part = table[table["arm"] == arm]
@@ -199,3 +200,70 @@ def plot_retention(table: pd.DataFrame, ax=None, arm_labels: dict[str, str] | No
     ax.legend(frameon=False, fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
     return ax
+
+
+def retention_display(table: pd.DataFrame, arm_labels: dict[str, str] | None = None, digits: int = 1) -> pd.DataFrame:
+    """The printable retention table: one row per visit, per arm "attended/due" and "%" (``digits`` decimals).
+
+    Columns ``Visit`` then, for each arm, ``"<label> (N = enrolled) | Attended/due"`` and
+    ``"<label> (N = enrolled) | %"`` (a two-level header); "%" is empty when none is due.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"arm": ["treatment", "treatment", "control", "control"],
+    ...                       "visit": ["baseline", "week8"] * 2, "visit_week": [0.0, 8.0] * 2,
+    ...                       "n_enrolled": [12, 12, 11, 11], "n_due": [12, 9, 11, 0],
+    ...                       "n_attended": [12, 8, 11, 0], "percent_attended": [100.0, 800 / 9, 100.0, float("nan")]})
+    >>> shown = retention_display(table, {"treatment": "Drug", "control": "Placebo"})
+    >>> print(shown.to_string(index=False))
+              Visit Drug (N = 12) | Attended/due Drug (N = 12) | % Placebo (N = 11) | Attended/due Placebo (N = 11) | %
+    baseline (wk 0)                        12/12              100.0                          11/11                 100.0
+       week8 (wk 8)                          8/9               88.9                            0/0
+    """
+    labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
+    visits = table.drop_duplicates("visit")
+    out = pd.DataFrame({"Visit": [f"{v} (wk {w:g})" for v, w in zip(visits["visit"], visits["visit_week"], strict=True)]})
+    for arm in ARMS:
+        part = table[table["arm"] == arm].set_index("visit").reindex(visits["visit"])
+        head = f"{labels[arm]} (N = {int(part['n_enrolled'].iloc[0])})"
+        out[f"{head} | Attended/due"] = [f"{int(a)}/{int(d)}" for a, d in zip(part["n_attended"], part["n_due"], strict=True)]
+        out[f"{head} | %"] = ["" if pd.isna(p) else f"{p:.{digits}f}" for p in part["percent_attended"]]
+    return out
+
+
+def enrollment_against_target(cumulative: pd.DataFrame, target: int | None, period_end: object,
+                              arm_labels: dict[str, str] | None = None, digits: int = 1) -> pd.DataFrame:
+    """Enrolled by the period end (overall, per arm, in the period) against the plan's target.
+
+    Returns columns ``Measure, Value`` (text): enrolled, per arm, enrolled in the reporting
+    period, the target ("target not declared" when the plan has no ``target_enrollment``) and the
+    percentage of the target reached (``digits`` decimals).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cumulative = pd.DataFrame({"date": pd.to_datetime(["2024-01-02", "2024-02-01"]), "enrolled": [2, 1],
+    ...     "cumulative": [2, 3], "cumulative_treatment": [1, 2], "cumulative_control": [1, 1], "in_period": [False, True]})
+    >>> print(enrollment_against_target(cumulative, 8, "2024-03-01").to_string(index=False))
+                          Measure Value
+     Enrolled by 2024-03-01 (all)     3
+                        Treatment     2
+                          Control     1
+    Enrolled in reporting period     1
+                Target enrollment     8
+               Percent of target  37.5
+    >>> enrollment_against_target(cumulative, None, "2024-03-01")["Value"].iloc[-1]
+    'target not declared'
+    """
+    labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
+    end = _period_end(period_end)
+    total = int(cumulative["cumulative"].iloc[-1])
+    rows = [(f"Enrolled by {end.date()} (all)", str(total))]
+    rows += [(labels[arm], str(int(cumulative[f"cumulative_{arm}"].iloc[-1]))) for arm in ARMS]
+    rows.append(("Enrolled in reporting period", str(int(cumulative.loc[cumulative["in_period"], "enrolled"].sum()))))
+    if target is None:
+        rows += [("Target enrollment", "target not declared"), ("Percent of target", "target not declared")]
+    else:
+        rows += [("Target enrollment", str(int(target))), ("Percent of target", f"{100.0 * total / target:.{digits}f}")]
+    return pd.DataFrame(rows, columns=["Measure", "Value"])

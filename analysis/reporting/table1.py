@@ -16,7 +16,7 @@ Quartiles use linear interpolation (R's default ``quantile`` type 7).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -223,6 +223,84 @@ def suppress_stats(stats: pd.DataFrame, threshold: int) -> pd.DataFrame:
     return out.drop(columns=["percent", "denominator"])
 
 
+def apply_labels(
+    participants: pd.DataFrame,
+    variables: Sequence[Table1Variable],
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Participants with each categorical Table 1 variable's codes replaced by their labels.
+
+    A labelled variable becomes a categorical column whose levels are the labels in the order
+    the mapping gives them (so Table 1 lists them in that order, with a zero row for a labelled
+    level nobody has), then any unlabelled value as it is (sorted). Codes are matched as text
+    (``1.0`` as ``'1'``); missing values stay missing. Several codes may share a label.
+
+    Parameters
+    ----------
+    participants
+        One row per participant.
+    variables
+        The Table 1 variables; only categorical ones are relabelled.
+    labels
+        Variable -> {code: label} (the plan's ``reporting.labels``, possibly completed with a
+        file's value labels).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``participants``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.plan import Table1Variable
+    >>> people = pd.DataFrame({"arm": ["treatment", "control", "control"], "sex": ["M", "F", None]})
+    >>> shown = apply_labels(people, [Table1Variable(name="sex", label="Sex", kind="categorical")],
+    ...                      {"sex": {"F": "Female", "M": "Male", "U": "Unknown"}})
+    >>> shown["sex"].tolist(), list(shown["sex"].cat.categories)
+    (['Male', 'Female', nan], ['Female', 'Male', 'Unknown'])
+    """
+    from analysis.sources.cells import code_text
+
+    out = participants.copy()
+    for var in variables:
+        mapping = (labels or {}).get(var.name)
+        if var.kind != "categorical" or not mapping or var.name not in out.columns:
+            continue
+        codes = out[var.name].astype(object).map(lambda v: None if pd.isna(v) else str(code_text(v)))
+        labelled = codes.map(dict(mapping))
+        shown = labelled.where(labelled.notna(), codes)  # a code without a label stays as it is
+        declared = list(dict.fromkeys(mapping.values()))
+        extra = sorted(set(shown.dropna()) - set(declared))
+        out[var.name] = pd.Categorical(shown, categories=declared + extra)
+    return out
+
+
+def file_value_labels(raw_labels: Mapping[str, Mapping[str, str]], column_of: Mapping[str, str],
+                      variables: Sequence[Table1Variable], read_as_labels: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The value labels an SPSS or Stata file stores for Table 1 variables the reader left as codes.
+
+    ``raw_labels`` is the file's ``{file column: {code: label}}``, ``column_of`` maps a variable
+    to its file column, ``read_as_labels`` names the columns the reader already relabelled (their
+    values are labels, not codes, so the file's labels are not applied twice).
+
+    Examples
+    --------
+    >>> from analysis.plan import Table1Variable
+    >>> variables = [Table1Variable(name="sex", label="Sex", kind="categorical"),
+    ...              Table1Variable(name="grade", label="Grade", kind="categorical")]
+    >>> file_value_labels({"SEX": {"1": "Female"}, "GRD": {"1": "Mild", "2": "Severe"}},
+    ...                   {"sex": "SEX", "grade": "GRD"}, variables, read_as_labels=["sex"])
+    {'grade': {'1': 'Mild', '2': 'Severe'}}
+    """
+    out: dict[str, dict[str, str]] = {}
+    for var in variables:
+        mapping = raw_labels.get(column_of.get(var.name, var.name))
+        if var.kind == "categorical" and mapping and var.name not in read_as_labels:
+            out[var.name] = dict(mapping)
+    return out
+
+
 def _fmt(x: float, digits: int) -> str:
     return "" if pd.isna(x) else f"{x:.{digits}f}"
 
@@ -273,7 +351,7 @@ def table1_display(
     ...              Table1Variable(name="sex", label="Sex", kind="categorical")]
     >>> table = table1_display(participants, variables, {"treatment": "Drug", "control": "Placebo"})
     >>> print(table.to_string(index=False))
-       Characteristic      Drug (n = 3)   Placebo (n = 3)   Overall (n = 6) Std. difference
+       Characteristic      Drug (N = 3)   Placebo (N = 3)   Overall (N = 6) Std. difference
           Age (years)                                                                  0.00
             Mean (SD)       50.0 (10.0)        50.0 (7.1)        50.0 (7.9)
       Median [Q1, Q3] 50.0 [45.0, 55.0] 50.0 [47.5, 52.5] 50.0 [45.0, 55.0]
@@ -292,9 +370,9 @@ def table1_display(
     labels = {"treatment": "Treatment", "control": "Control"} | (arm_labels or {})
     n_rows = stats[stats["row"] == "N"].set_index("group")["n"]
     headers = {
-        "treatment": f"{labels['treatment']} (n = {n_rows['treatment']})",
-        "control": f"{labels['control']} (n = {n_rows['control']})",
-        "overall": f"Overall (n = {n_rows['overall']})",
+        "treatment": f"{labels['treatment']} (N = {n_rows['treatment']})",
+        "control": f"{labels['control']} (N = {n_rows['control']})",
+        "overall": f"Overall (N = {n_rows['overall']})",
     }
     out: list[dict[str, str]] = []
 

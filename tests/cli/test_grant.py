@@ -87,6 +87,63 @@ def test_grant_report_example_trial(tmp_path, capsys):
     assert run_cli(["grant-report", str(PLAN), "--period-end", "2023-12-31", "--out", str(again), "--no-report"]) == 0
     for csv in sorted((out / "tables").glob("*.csv")):
         assert csv.read_bytes() == (again / "tables" / csv.name).read_bytes(), csv.name
+    # ... and byte-identical Word and HTML tables (fixed core properties and zip entry times)
+    for table in sorted((out / "tables").glob("*.docx")) + sorted((out / "tables").glob("*.html")):
+        assert table.read_bytes() == (again / "tables" / table.name).read_bytes(), table.name
+
+
+def test_grant_report_prints_code_labels_and_enrollment_against_target(tmp_path):
+    out = tmp_path / "grant"
+    assert run_cli(["grant-report", str(PLAN), "--period-end", "2023-12-31", "--out", str(out), "--no-report"]) == 0
+    table1 = pd.read_csv(out / "tables" / "table1.csv", keep_default_na=False)
+    lines = table1["Characteristic"].str.strip().tolist()
+    # the plan's reporting.labels (NIH wording), in the plan's order; no raw code left
+    assert lines[lines.index("Sex, n (%)") + 1:lines.index("Sex, n (%)") + 4] == ["Female", "Male", "Unknown/Not Reported"]
+    assert "American Indian/Alaska Native" in lines and "Not Hispanic or Latino" in lines
+    assert not {"F", "M", "U", "AIAN", "NotHispanic"} & set(lines)
+    assert list(table1.columns[1:4]) == ["Precision lumbar release (N = 60)", "Standard physiotherapy (N = 60)", "Overall (N = 120)"]
+    # counted in the participants file: 28 of the 60 PLR participants have sex F
+    participants = pd.read_csv(DATA / "participants.csv")
+    n_f = int(((participants["arm"] == "PLR") & (participants["sex"] == "F")).sum())
+    assert table1.loc[table1["Characteristic"] == "  Female", "Precision lumbar release (N = 60)"].item() == f"{n_f} ({100 * n_f / 60:.1f}%)"
+    enrollment = pd.read_csv(out / "tables" / "enrollment.csv", dtype=str).set_index("Measure")["Value"]
+    assert enrollment["Target enrollment"] == "120" and enrollment["Percent of target"] == "100.0"
+    html = (out / "tables" / "consort_counts.html").read_text()
+    assert "Assessed for eligibility" in html and "not recorded" in html  # the example plan has no screening counts
+
+
+def _with_screening(assessed: int):
+    screening = f"  screening:\n    assessed: {assessed}\n    excluded: {{not meeting criteria: 10, declined: 5}}\n"
+    return lambda t: t.replace("reporting:\n", "reporting:\n" + screening)
+
+
+def test_grant_report_screening_counts_in_the_consort_box(tmp_path):
+    plan = copy_trial(tmp_path, plan_edit=_with_screening(135))
+    out = tmp_path / "out"
+    assert run_cli(["grant-report", str(plan), "--period-end", "2023-12-31", "--out", str(out), "--no-report"]) == 0
+    counts = pd.read_csv(out / "tables" / "consort_counts.csv", keep_default_na=False)
+    total = counts[(counts["reason"] == "") & (counts["arm"] == "all")].set_index("stage")["n"].astype(int)
+    assert (total["assessed"], total["excluded"], total["randomised"]) == (135, 15, 120)
+    from docx import Document
+
+    cells = [[c.text for c in row.cells] for row in Document(out / "tables" / "consort_counts.docx").tables[0].rows]
+    assert ["Assessed for eligibility", "", "", "135"] in cells and ["  - declined", "", "", "5"] in cells
+
+
+def test_grant_report_screening_that_does_not_add_up_is_a_plan_error(tmp_path, capsys):
+    plan = copy_trial(tmp_path, plan_edit=_with_screening(130))
+    out = tmp_path / "out"
+    assert run_cli(["grant-report", str(plan), "--period-end", "2023-12-31", "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "reporting.screening does not add up" in err and "120 randomised = 135, but 130 assessed" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_grant_report_labels_of_an_unknown_variable_is_a_plan_error(tmp_path, capsys):
+    plan = copy_trial(tmp_path, plan_edit=lambda t: t.replace("    sex: {F: Female", "    sx: {F: Female"))
+    assert run_cli(["grant-report", str(plan), "--period-end", "2023-12-31", "--out", str(tmp_path / "o"), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "labels.sx" in err and "did you mean 'sex'" in err
 
 
 def test_grant_report_needs_reporting_section(tmp_path, capsys):
@@ -125,6 +182,24 @@ def test_grant_report_with_adverse_events(tmp_path, capsys):
     first = summary.iloc[0]
     assert first["row"] == "any adverse event" and first["overall_participants"] == 2 and first["overall_n"] == 120
     assert (out / "tables" / "adverse_events.docx").is_file()
+
+
+def test_grant_report_suppresses_small_adverse_event_counts_but_not_nih(tmp_path):
+    ae = "participant_id,term,category,serious\nSIM0001,Back pain,MSK,no\nSIM0002,Syncope,NERV,yes\n"
+    edit = lambda t: t.replace("reporting:\n", "reporting:\n  suppress_below: 5\n  adverse_events:\n"  # noqa: E731
+                                                "    path: ../examples/precision-release-sim/ae.csv\n").replace(
+        "    site: {site-A", "    adverse_event_category: {MSK: Musculoskeletal, NERV: Nervous system}\n    site: {site-A")
+    plan = copy_trial(tmp_path, plan_edit=edit, extra_files={"ae.csv": ae})
+    out = tmp_path / "out"
+    assert run_cli(["grant-report", str(plan), "--period-end", "2023-12-31", "--out", str(out), "--no-report"]) == 0
+    html = (out / "tables" / "adverse_events.html").read_text()
+    assert "Musculoskeletal" in html and "Nervous system" in html and ">*<" in html
+    assert ">1 (50.0%)<" not in html  # SIM0001 is one of 2 participants with an event: hidden
+    summary = pd.read_csv(out / "tables" / "adverse_events_summary.csv")  # the CSV hides the same cells
+    assert summary[["treatment_participants", "control_participants", "treatment_events"]].isna().all().all()
+    assert summary["overall_participants"].tolist()[:2] == [2, 1]  # any event: 2; serious: 1 (published margin)
+    nih = pd.read_csv(out / "tables" / "nih_enrollment.csv")  # submitted to NIH: exact
+    assert nih.loc[nih["Racial Categories"] == "American Indian/Alaska Native", "Total"].item() == 3
 
 
 def test_grant_report_bad_period(tmp_path, capsys):

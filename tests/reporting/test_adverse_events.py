@@ -37,7 +37,7 @@ def test_summary_hand_counted():
     msk = summary[summary["category"] == "Musculoskeletal"].iloc[0]
     assert (msk["treatment_participants"], msk["treatment_events"], msk["control_participants"]) == (2, 2, 1)
     display = adverse_event_display(adverse_event_summary(typed, PEOPLE), {"treatment": "PLR", "control": "PT"})
-    assert display.iloc[0]["PLR (n = 4): participants, n (%)"] == "2 (50.0%)"
+    assert display.iloc[0]["PLR (N = 4) | Participants, n (%)"] == "2 (50.0%)"
     assert display["Event"].tolist() == ["any adverse event", "serious adverse event", "  Musculoskeletal", "  Nervous system"]
 
 
@@ -57,3 +57,21 @@ def test_every_problem_is_reported_at_once():
 def test_missing_required_column():
     with pytest.raises(DataError, match="serious"):
         validate_adverse_events(events().drop(columns="serious"), PEOPLE)
+
+
+def test_display_labels_categories_and_suppresses_small_arm_counts():
+    typed = validate_adverse_events(events(), PEOPLE)
+    summary = adverse_event_summary(typed, PEOPLE)
+    shown = adverse_event_display(summary, {"treatment": "PLR", "control": "PT"},
+                                  category_labels={"Musculoskeletal": "Musculoskeletal disorders"}, suppress_below=3)
+    assert shown["Event"].tolist() == ["any adverse event", "serious adverse event", "  Musculoskeletal disorders", "  Nervous system"]
+    rows = shown.set_index("Event")
+    # any AE: T 2 of 4, C 1 of 5 (hand-counted above): C's 1 < 3 is hidden, and T with it since
+    # the overall 3 is shown; so are their percentages and event counts
+    assert rows.loc["any adverse event"].tolist() == ["*", "*", "*", "*", "3 (33.3%)", "5"]
+    # nervous system: T1 (T) and C1 (C), one each -> both hidden; overall 2 of 9 shown
+    assert rows.loc["  Nervous system", "Overall (N = 9) | Participants, n (%)"] == "2 (22.2%)"
+    assert rows.loc["  Nervous system", "PLR (N = 4) | Participants, n (%)"] == "*"
+    unsuppressed = adverse_event_display(summary, {"treatment": "PLR", "control": "PT"}).set_index("Event")
+    assert unsuppressed.loc["any adverse event", "PT (N = 5) | Participants, n (%)"] == "1 (20.0%)"
+    assert unsuppressed.loc["any adverse event", "PT (N = 5) | Events"] == "2"

@@ -12,8 +12,10 @@ from analysis.core.errors import UsageError
 from analysis.plan import load_plan
 from analysis.reporting.retention import (
     cumulative_enrollment,
+    enrollment_against_target,
     plot_enrollment,
     plot_retention,
+    retention_display,
     retention_table,
 )
 from tests.conftest import REPO
@@ -80,3 +82,26 @@ def test_bad_period_end_and_plots():
     assert "5 of 10" in ax.get_title()
     ax = plot_retention(retention_table(participants(), dataset(), PLAN, "2024-06-30"))
     assert len(ax.get_lines()) == 2
+
+
+def test_retention_display_one_decimal_per_visit_and_arm():
+    # 2024-05-20, treatment = A, C, E: all three due at baseline, E has no value -> 2/3 = 66.666...%;
+    # week4 due for A (Jan 29) and C (Feb 29), not E (May 29) -> 2/2; week12 due for A (Mar 25)
+    # and C (Apr 25), only A attended -> 1/2. Control = B (Jan 1), D (Mar 20): week8 due for both (D: May 15), both missed -> 0/2.
+    table = retention_table(participants(), dataset(), PLAN, "2024-05-20")
+    shown = retention_display(table, {"treatment": "PLR", "control": "PT"}).set_index("Visit")
+    assert list(shown.columns) == ["PLR (N = 3) | Attended/due", "PLR (N = 3) | %", "PT (N = 2) | Attended/due", "PT (N = 2) | %"]
+    assert shown.index.tolist() == ["baseline (wk 0)", "week4 (wk 4)", "week8 (wk 8)", "week12 (wk 12)"]
+    assert shown["PLR (N = 3) | Attended/due"].tolist() == ["2/3", "2/2", "2/2", "1/2"]
+    assert shown["PLR (N = 3) | %"].tolist() == ["66.7", "100.0", "100.0", "50.0"]
+    assert shown.loc["week8 (wk 8)", "PT (N = 2) | Attended/due"] == "0/2" and shown.loc["week8 (wk 8)", "PT (N = 2) | %"] == "0.0"
+
+
+def test_enrollment_against_target_and_without_one():
+    cum = cumulative_enrollment(participants(), "2024-06-30", "2024-03-01")
+    shown = enrollment_against_target(cum, 12, "2024-06-30", {"treatment": "PLR", "control": "PT"}).set_index("Measure")["Value"]
+    assert shown["Enrolled by 2024-06-30 (all)"] == "5" and shown["PLR"] == "3" and shown["PT"] == "2"
+    assert shown["Enrolled in reporting period"] == "2"  # D (Mar 20) and E (May 1)
+    assert shown["Target enrollment"] == "12" and shown["Percent of target"] == "41.7"  # 5 / 12 = 41.666...
+    none = enrollment_against_target(cum, None, "2024-06-30").set_index("Measure")["Value"]
+    assert none["Target enrollment"] == none["Percent of target"] == "target not declared"

@@ -8,7 +8,13 @@ import pytest
 
 from analysis.core.errors import UsageError
 from analysis.plan import Table1Variable
-from analysis.reporting.table1 import standardised_differences, table1_display, table1_stats
+from analysis.reporting.table1 import (
+    apply_labels,
+    file_value_labels,
+    standardised_differences,
+    table1_display,
+    table1_stats,
+)
 
 VARS = [
     Table1Variable(name="age", label="Age (years)", kind="continuous"),
@@ -81,13 +87,13 @@ def test_standardised_differences_hand_worked(people):
 
 def test_display_layout(people):
     table = table1_display(people, VARS, {"treatment": "PLR", "control": "PT"})
-    assert list(table.columns) == ["Characteristic", "PLR (n = 4)", "PT (n = 3)", "Overall (n = 7)", "Std. difference"]
+    assert list(table.columns) == ["Characteristic", "PLR (N = 4)", "PT (N = 3)", "Overall (N = 7)", "Std. difference"]
     rows = table.set_index("Characteristic")
-    assert rows.loc["  Mean (SD)", "PLR (n = 4)"] == "40.0 (10.0)"
-    assert rows.loc["  Median [Q1, Q3]", "PLR (n = 4)"] == "40.0 [35.0, 45.0]"
+    assert rows.loc["  Mean (SD)", "PLR (N = 4)"] == "40.0 (10.0)"
+    assert rows.loc["  Median [Q1, Q3]", "PLR (N = 4)"] == "40.0 [35.0, 45.0]"
     assert rows.loc["Age (years)", "Std. difference"] == "1.00"
     assert table["Characteristic"].tolist()[:5] == ["Age (years)", "  Mean (SD)", "  Median [Q1, Q3]", "  Missing", "Sex, n (%)"]
-    assert table[table["Characteristic"] == "  F"]["PT (n = 3)"].item() == "1 (33.3%)"
+    assert table[table["Characteristic"] == "  F"]["PT (N = 3)"].item() == "1 (33.3%)"
     # Variables appear in plan order, each with a Missing line.
     assert (table["Characteristic"] == "  Missing").sum() == 3
 
@@ -95,3 +101,36 @@ def test_display_layout(people):
 def test_unknown_variable_is_a_clear_error(people):
     with pytest.raises(UsageError, match=r"\['bmi'\]"):
         table1_stats(people, [Table1Variable(name="bmi", label="BMI", kind="continuous")])
+
+
+def test_labels_replace_codes_in_the_declared_order(people):
+    labels = {"sex": {"M": "Male", "F": "Female"}, "race": {"A": "Asian", "B": "Black or African American", "Z": "Other"}}
+    table = table1_display(apply_labels(people, VARS, labels), VARS, {"treatment": "PLR", "control": "PT"})
+    lines = table["Characteristic"].tolist()
+    # sex: Male before Female, as the plan lists them; race: C has no label and comes after the
+    # labelled levels; Z is declared but nobody has it: a zero line
+    assert lines[lines.index("Sex, n (%)") + 1:lines.index("Sex, n (%)") + 3] == ["  Male", "  Female"]
+    race = lines[lines.index("Race, n (%)") + 1:]
+    assert race == ["  Asian", "  Black or African American", "  Other", "  C", "  Missing"]
+    rows = table.set_index("Characteristic")
+    # hand-counted: treatment has T1, T2 female of 4; control C1 female of 3
+    assert rows.loc["  Female", "PLR (N = 4)"] == "2 (50.0%)" and rows.loc["  Female", "PT (N = 3)"] == "1 (33.3%)"
+    assert rows.loc["  Other", "Overall (N = 7)"] == "0 (0.0%)"
+    assert rows.loc["  Black or African American", "PT (N = 3)"] == "2 (66.7%)"
+    # relabelling does not change the statistics: same standardised difference as with the codes
+    plain = table1_display(people, VARS).set_index("Characteristic")
+    assert rows.loc["Sex, n (%)", "Std. difference"] == plain.loc["Sex, n (%)", "Std. difference"]
+
+
+def test_labels_match_numeric_codes_as_text():
+    people = pd.DataFrame({"arm": ["treatment", "control", "control"], "grade": [1.0, 2.0, None]})
+    grade = [Table1Variable(name="grade", label="Grade", kind="categorical")]
+    shown = apply_labels(people, grade, {"grade": {"1": "Mild", "2": "Moderate"}})
+    assert shown["grade"].tolist()[:2] == ["Mild", "Moderate"] and pd.isna(shown["grade"].iloc[2])
+
+
+def test_file_value_labels_only_for_columns_left_as_codes():
+    variables = VARS + [Table1Variable(name="grade", label="Grade", kind="categorical")]
+    raw = {"SEX": {"1": "Female"}, "GRADE": {"1": "Mild"}, "AGE": {"99": "unknown"}}
+    found = file_value_labels(raw, {"sex": "SEX", "grade": "GRADE", "age": "AGE"}, variables, read_as_labels=["sex"])
+    assert found == {"grade": {"1": "Mild"}}  # sex was read as labels already; age is continuous

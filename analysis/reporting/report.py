@@ -139,9 +139,9 @@ class RunOutputs:
         plan = self.plan
         e = html.escape
         outcomes = "".join(
-            f"<li>{e(o.label)} ({e(o.unit)}; valid {o.range[0]:g} to {o.range[1]:g}; {e(o.better)} is better"
+            f"<li>{e(o.label)}" + (" (<b>primary</b>)" if o is plan.primary_outcome else "")
+            + f": unit {e(o.unit)}; valid {o.range[0]:g} to {o.range[1]:g}; {e(o.better)} is better"
             + (f"; MCID {e(_mcid_text(o))}" if o.mcid else "")
-            + ("; <b>primary</b>" if o is plan.primary_outcome else "")
             + "</li>"
             for o in plan.outcomes
         )

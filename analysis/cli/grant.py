@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from analysis.cli import app, console
+from analysis.cli.choices import choice_option
 from analysis.cli.progress import finish, stage
 from analysis.core.errors import UsageError
 
@@ -76,7 +77,8 @@ def _floats(text: str | None, name: str) -> list[float] | None:
 
 @app.command("power")
 def power_command(
-    d: float = typer.Option(..., "--d", metavar="D", help="Standardised effect size (treatment - control, in SD units)."),
+    d: float = typer.Option(None, "--d", metavar="D", help="Standardised effect size (treatment - control, in SD units).",
+                            show_default="required unless --grid"),
     n: float = typer.Option(None, "--n", metavar="N", help="Participants analysed per arm (give --n for power, or --power for n)."),
     power: float = typer.Option(None, "--power", metavar="POWER", help="Target power; solves for n per arm."),
     alpha: float = typer.Option(0.05, "--alpha", metavar="ALPHA", help="Two-sided significance level."),
@@ -93,8 +95,25 @@ def power_command(
         show_default="0,0,0",
     ),
     out: Path = POWER_OUT_OPTION,
+    grid: str = typer.Option(
+        None, "--grid", metavar="GRID", help='Simulated ANCOVA power over a grid, e.g. "d=0.3,0.5 n=50,100 r=0.5 '
+        'dropout=0,0.2" (needs --simulate; seeds from --seed by grid position).', show_default="no grid",
+    ),
+    engine: str = choice_option(
+        "pandas", "--engine", choices=("pandas", "dask"), metavar="ENGINE", show_default=True,
+        help="With --grid: pandas (serial) or dask (one task per grid point; same results).",
+    ),
+    scheduler: str = typer.Option(
+        None, "--scheduler", metavar="ADDRESS", help="Dask scheduler for --engine dask.",
+        show_default="DASK_SCHEDULER_ADDRESS, else a local cluster of 2 worker processes",
+    ),
 ) -> None:
     """Power or sample size for the next trial: t-test, ANCOVA, attrition, simulation, curves."""
+    if grid is not None:
+        _power_grid(grid, simulate, seed, alpha, engine, scheduler, out)
+        return
+    if d is None:
+        raise UsageError("give --d (the standardised effect size), or --grid")
     import numpy as np
     import pandas as pd
     from rich.table import Table
@@ -153,6 +172,23 @@ def power_command(
         _write_power_outputs(frame, d, n_use, r, alpha, out, seed if simulate else None)
 
 
+def _power_grid(grid: str, simulate: int, seed: int, alpha: float, engine: str, scheduler: str | None, out: Path | None) -> None:
+    from analysis.engine.power_grid import run_power_grid
+
+    stage(f"simulate {simulate:,} trials per grid point ({engine} engine)")
+    frame, where = run_power_grid(grid, simulate, seed, alpha, engine=engine, scheduler=scheduler)
+    finish()
+    typer.echo(frame.to_string(index=False))
+    if out is not None:
+        from analysis.core.output import staged_directory, write_table, write_text
+
+        with staged_directory(out, inputs=(), kind="power") as staging:
+            write_table(frame, staging / "power_grid.csv")
+            manifest = {**_power_manifest(staging, seed), "grid": grid, "engine": where}
+            write_text(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        console.print(f"[green]written:[/] {escape(str(out))}/power_grid.csv")
+
+
 def _render(table: Table) -> str:
     from rich.console import Console
 
@@ -169,7 +205,6 @@ def _write_power_outputs(
     import numpy as np
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from analysis.core.output import staged_directory, write_table, write_text
     from analysis.reporting.figures import save_figure
@@ -183,9 +218,7 @@ def _write_power_outputs(
         write_table(frame, staging / "power.csv")
         curve = pw.power_curve(sizes, grid, r=r, alpha=alpha)
         write_table(curve, staging / "power_curve.csv")
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        plot_power_curve(curve, ax=ax)
-        save_figure(fig, staging / "power_curve")
+        save_figure(plot_power_curve(curve).figure, staging / "power_curve")  # its own size: 960 CSS px
         write_text(staging / "manifest.json", json.dumps(_power_manifest(staging, seed), indent=2) + "\n")
     finish()
     console.print(f"[green]written:[/] {escape(str(out))}/power.csv, power_curve.csv, power_curve.png/svg")

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from analysis.cli import app, console
+from analysis.cli.choices import choice_option
 from analysis.cli.progress import finish, stage
 from analysis.core.errors import UsageError
 
@@ -55,6 +56,15 @@ def run_command(
         None, "--seed", metavar="N", help="Seed for resampling and imputation.", show_default="the plan's seed"
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip rendering report.html."),
+    engine: str = choice_option(
+        "pandas", "--engine", choices=("pandas", "dask"), metavar="ENGINE", show_default=True,
+        help="pandas (one machine, every output) or dask (partitioned data on a Dask cluster; the "
+        "outputs it supports, see the README's 'Large data and clusters').",
+    ),
+    scheduler: str = typer.Option(
+        None, "--scheduler", metavar="ADDRESS", help="Dask scheduler to use with --engine dask.",
+        show_default="DASK_SCHEDULER_ADDRESS, else a local cluster of 2 worker processes",
+    ),
 ) -> None:
     """Read, validate, derive, analyse, draw and report, writing every output atomically."""
     from analysis.cli.failures import failures_go_to
@@ -64,15 +74,16 @@ def run_command(
 
     out = out or Path("reports") / load_plan(plan).plan.study.id
     failures_go_to(failure_table_path(plan, beside_folder=out))
-    result = run(
-        plan,
-        out,
-        seed=seed,
-        render_report=not no_report,
-        progress=stage,
-        # `python -m analysis` is the same program as `trialkit`: record it as the rerunnable command
-        command=["trialkit", *sys.argv[1:]] if sys.argv[0].endswith(("trialkit", "analysis/__main__.py")) else None,
-    )
+    # `python -m analysis` is the same program as `trialkit`: record it as the rerunnable command
+    command = ["trialkit", *sys.argv[1:]] if sys.argv[0].endswith(("trialkit", "analysis/__main__.py")) else None
+    if engine == "dask":
+        from analysis.engine.run import NOT_COMPUTED, run_dask
+
+        result = run_dask(plan, out, seed=seed, scheduler=scheduler, progress=stage, command=command)
+        finish()
+        console.print("dask engine; not computed (use --engine pandas): " + "; ".join(NOT_COMPUTED))
+    else:
+        result = run(plan, out, seed=seed, render_report=not no_report, progress=stage, command=command)
     report = result / "report.html"
     finish()
     console.print(f"[green]done:[/] outputs in {escape(str(result))}")
@@ -124,11 +135,11 @@ def simulate_command(
 
         with staged_directory(out, inputs=[plan], kind="simulate") as staging:
             written = [out / path.name for path in write_simulated_trial(load_plan(plan), seed, staging)]
-    import pandas as pd
+    from analysis.replicate.simulate import simulated_rows
 
     finish()
     for path in written:
-        console.print(f"wrote {escape(str(path))} ({len(pd.read_csv(path))} rows, simulated, seed {seed})")
+        console.print(f"wrote {escape(str(path))} ({simulated_rows(path)} rows, simulated, seed {seed})")
 
 
 @app.command("verify")

@@ -23,6 +23,10 @@ PACKAGES = (
 
 
 def sha256_file(path: Path) -> str:
+    if path.is_dir():  # a directory of Parquet part files: the digest of its parts' names and digests
+        parts = sorted(p for p in path.glob("*.parquet") if p.is_file() and not p.name.startswith((".", "_")))
+        listing = "".join(f"{part.name}\t{sha256_file(part)}\n" for part in parts)
+        return hashlib.sha256(listing.encode("utf-8")).hexdigest()
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

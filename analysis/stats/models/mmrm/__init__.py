@@ -123,7 +123,9 @@ Submodules
 * :mod:`~analysis.stats.models.mmrm.kenward`: Kenward-Roger (and -linear) in SAS's covariance
   parameterisation, between-within and residual df, the empirical (sandwich) covariance;
 * :mod:`~analysis.stats.models.mmrm.random_intercept`: :func:`fit_random_intercept` and
-  :class:`RandomInterceptResult`.
+  :class:`RandomInterceptResult`;
+* :mod:`~analysis.stats.models.mmrm.partitioned`: the trial MMRM from per-partition pattern
+  statistics, merged (the Dask engine's MMRM).
 """
 
 from analysis.stats.models.mmrm.covariance import STRUCTURES, Covariance, Structure

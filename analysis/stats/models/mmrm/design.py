@@ -39,9 +39,9 @@ class Problem:
     n_by_arm: dict[str, int]  # participants in the fit per arm label
     n_dropped_missing: int
     n_dropped_covariate: int
-    x: np.ndarray
-    y: np.ndarray
-    subject_codes: np.ndarray
+    x: np.ndarray | None  # None: built from pattern statistics alone (no participant rows)
+    y: np.ndarray | None
+    subject_codes: np.ndarray | None
     grid: pd.DataFrame  # arm, visit + one column per term: the LS-mean rows x0
     n_by_arm_visit: dict[tuple[str, str], int]
     arm_labels: tuple[str, str]  # (treatment, control)
@@ -49,6 +49,7 @@ class Problem:
     visit_codes: np.ndarray | None = None  # visit index of each row (formula interface)
     group_codes: np.ndarray | None = None  # covariance group of each participant
     grid_matrix: np.ndarray | None = None  # grid[terms] as a float matrix
+    between: np.ndarray | None = None  # without rows: columns constant within every participant
 
 
 def _ordered_visits(values: pd.Series, visit_order: Sequence[str] | None) -> list[str]:
@@ -79,7 +80,17 @@ def build_problem(
     control: str,
     baseline_by_visit: bool,
     by_visit: Sequence[str] = (),
+    factor_levels: dict[str, Sequence[str]] | None = None,
+    partial: bool = False,
 ) -> Problem:
+    """The MMRM problem of a long frame (see :func:`~analysis.stats.models.mmrm.fit.fit_trial_mmrm`).
+
+    ``factor_levels`` fixes the levels of factor covariates (so that partitions of one data set
+    get the same columns); ``partial=True`` builds one partition's share of a problem
+    (:mod:`~analysis.stats.models.mmrm.partitioned`): the checks that need every participant
+    (participants per arm, observed visits, finite values and their range, aliasing) are left to
+    the merged statistics.
+    """
     if not isinstance(data, pd.DataFrame):
         raise UsageError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     covariates = list(covariates)
@@ -160,8 +171,8 @@ def build_problem(
     else:
         n_dropped_covariate = 0
 
-    for column in ["_y"] + [c for c in predictors
-                            if pd.api.types.is_numeric_dtype(predictor_all[c])]:
+    for column in [] if partial else ["_y"] + [c for c in predictors
+                                               if pd.api.types.is_numeric_dtype(predictor_all[c])]:
         values = y_all[keep] if column == "_y" else predictor_all[column].to_numpy()[keep]
         values = values.astype(float)
         infinite = ~np.isfinite(values)
@@ -173,7 +184,7 @@ def build_problem(
     kept_subjects = subject_all_codes[keep]
     counts = {treatment: np.unique(kept_subjects[kept_treated]).size,
               control: np.unique(kept_subjects[~kept_treated]).size}
-    for label in (treatment, control):
+    for label in () if partial else (treatment, control):
         if counts[label] < 2:
             raise ModelError(
                 f"arm {label!r} has {int(counts[label])} participant(s) with an observed "
@@ -181,7 +192,7 @@ def build_problem(
             )
     observed_visits = np.bincount(visit_all_codes[keep], minlength=len(visits))
     empty = [v for k, v in enumerate(visits) if observed_visits[k] == 0]
-    if empty:
+    if empty and not partial:
         raise ModelError(f"visit(s) {empty} have no observed response; drop them from visit_order.")
 
     rows_kept = np.flatnonzero(keep)
@@ -200,14 +211,18 @@ def build_problem(
     grid_values: dict[str, object] = {"(Intercept)": 1.0}
     if baseline is not None:
         columns[baseline] = frame[baseline].astype(float)
-        grid_values[baseline] = float(columns[baseline].mean())
+        grid_values[baseline] = float(columns[baseline].mean()) if order.size else np.nan
     for column in covariates:
-        if pd.api.types.is_numeric_dtype(frame[column].dtype):
+        fixed = factor_levels.get(column) if factor_levels is not None else None
+        if fixed is None and pd.api.types.is_numeric_dtype(frame[column].dtype):
             columns[column] = frame[column].astype(float)
-            grid_values[column] = float(columns[column].mean())
+            grid_values[column] = float(columns[column].mean()) if order.size else np.nan
         else:
             values = pd.Series(frame[column]).astype(str).to_numpy(object)
-            levels = sorted(pd.unique(values))
+            levels = sorted(pd.unique(values)) if fixed is None else list(fixed)
+            if fixed is not None and not set(values) <= set(levels):
+                raise UsageError(f"covariate {column!r} holds {sorted(set(values) - set(levels))} "
+                                 f"outside the levels given for it ({levels}).")
             for level in levels[1:]:
                 columns[f"{column}{level}"] = (values == level).astype(float)
                 grid_values[f"{column}{level}"] = 1.0 / len(levels)  # emmeans: equal weights
@@ -229,30 +244,20 @@ def build_problem(
 
     # A column is aliased when it lies in the span of the columns before it (R's convention):
     # its diagonal entry in the unpivoted QR factor vanishes.
-    r_diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
-    aliased = [t for t, d, norm in zip(terms, r_diag, np.linalg.norm(x, axis=0), strict=True)
-               if d <= 1e-9 * max(norm, 1e-300)]
+    if partial:
+        aliased = []
+    else:
+        r_diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
+        aliased = [t for t, d, norm in zip(terms, r_diag, np.linalg.norm(x, axis=0), strict=True)
+                   if d <= 1e-9 * max(norm, 1e-300)]
     if aliased:
         raise ModelError(
             f"the design matrix is singular: {aliased} cannot be separated from the other terms "
             "(e.g. a visit without participants in one arm, or a constant or collinear covariate)."
         )
 
-    # LS-mean grid: control visits, then treatment visits (one row each)
-    t = len(visits)
-    term_index = {term: j for j, term in enumerate(terms)}
-    x_grid = np.tile([float(grid_values.get(term, 0.0)) for term in terms], (2 * t, 1))
-    x_grid[:, term_index[f"{arm}{treatment}"]] = np.repeat([0.0, 1.0], t)
-    for k, v in enumerate(visits[1:], start=1):
-        for row in (k, t + k):
-            x_grid[row, term_index[f"{visit}{v}"]] = 1.0
-            for column in by_visit:
-                x_grid[row, term_index[f"{column}:{visit}{v}"]] = grid_values[column]
-        x_grid[t + k, term_index[f"{arm}{treatment}:{visit}{v}"]] = 1.0
-    grid = pd.DataFrame({"arm": [control] * t + [treatment] * t, "visit": visits * 2,
-                         **{term: x_grid[:, j] for j, term in enumerate(terms)}})
-    x_grid.setflags(write=False)
-
+    grid, x_grid = lsmean_grid(terms, visits, grid_values, arm=arm, visit=visit, treatment=treatment,
+                               control=control, by_visit=by_visit)
     subject_codes, subject_index = pd.factorize(subject_all_codes[order])
     n_subjects = len(subject_index)
     patterns = missingness_patterns(x, y, subject_codes, visit_codes, len(visits))
@@ -273,6 +278,39 @@ def build_problem(
         arm_labels=(treatment, control),
         grid_matrix=x_grid,
     )
+
+
+def lsmean_grid(terms: list[str], visits: list[str], grid_values: dict[str, object], *, arm: str, visit: str,
+                treatment: str, control: str, by_visit: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The LS-mean grid (control visits, then treatment visits, one row each) as a frame (arm,
+    visit, one column per term) and as a read-only matrix; ``grid_values`` holds the value of each
+    term that is not arm or visit (intercept 1, numeric covariates their mean, factor dummies
+    1/levels)."""
+    t = len(visits)
+    term_index = {term: j for j, term in enumerate(terms)}
+    x_grid = np.tile([float(grid_values.get(term, 0.0)) for term in terms], (2 * t, 1))
+    x_grid[:, term_index[f"{arm}{treatment}"]] = np.repeat([0.0, 1.0], t)
+    for k, v in enumerate(visits[1:], start=1):
+        for row in (k, t + k):
+            x_grid[row, term_index[f"{visit}{v}"]] = 1.0
+            for column in by_visit:
+                x_grid[row, term_index[f"{column}:{visit}{v}"]] = grid_values[column]
+        x_grid[t + k, term_index[f"{arm}{treatment}:{visit}{v}"]] = 1.0
+    grid = pd.DataFrame({"arm": [control] * t + [treatment] * t, "visit": list(visits) * 2,
+                         **{term: x_grid[:, j] for j, term in enumerate(terms)}})
+    x_grid.setflags(write=False)
+    return grid, x_grid
+
+
+def crossproducts(patterns: list[Pattern]) -> tuple[np.ndarray, np.ndarray]:
+    """``X'X`` and ``X'y`` of all rows, from the patterns' statistics (the diagonal blocks
+    ``sum_i X_ia' X_ia``, ``sum_i X_ia' y_ia`` summed over visits a and patterns)."""
+    p = patterns[0].xx.shape[-1] if patterns else 0
+    xtx, xty = np.zeros((p, p)), np.zeros(p)
+    for pattern in patterns:
+        xtx += np.einsum("aapq->pq", pattern.xx)
+        xty += np.einsum("aap->p", pattern.xy)
+    return xtx, xty
 
 
 def missingness_patterns(x: np.ndarray, y: np.ndarray, subject_codes: np.ndarray, visit_codes: np.ndarray,

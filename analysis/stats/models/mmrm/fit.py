@@ -19,7 +19,7 @@ from analysis.stats.models.mmrm.covariance import (
     Structure,
     structure_name,
 )
-from analysis.stats.models.mmrm.design import build_problem
+from analysis.stats.models.mmrm.design import Problem, build_problem
 from analysis.stats.models.mmrm.inference import inference_tables
 from analysis.stats.models.mmrm.reml import fit_structure
 
@@ -242,6 +242,17 @@ def fit_trial_mmrm(
     >>> fit.contrasts[["visit", "measure"]].values.tolist()
     [['w4', 'LS-mean difference'], ['w8', 'LS-mean difference']]
     """
+    covariance, fallback, df = fit_options(covariance, fallback, ci_level, max_iterations, df)
+    problem = build_problem(
+        data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
+        covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,
+        baseline_by_visit=baseline_by_visit, by_visit=by_visit,
+    )
+    return fit_problem(problem, covariance, fallback, float(ci_level), int(max_iterations), df)
+
+
+def fit_options(covariance, fallback, ci_level, max_iterations, df) -> tuple[str, list[str], str]:
+    """The checked covariance structure, fallbacks and df method of :func:`fit_trial_mmrm`."""
     try:
         covariance = structure_name(covariance)
         fallback = [structure_name(name) for name in fallback]
@@ -255,11 +266,14 @@ def fit_trial_mmrm(
         raise UsageError(f"unknown df method {df!r}; choose from {', '.join(DF_METHODS)}.")
     if int(max_iterations) < 1:
         raise UsageError(f"max_iterations must be at least 1, not {max_iterations!r}.")
-    problem = build_problem(
-        data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
-        covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,
-        baseline_by_visit=baseline_by_visit, by_visit=by_visit,
-    )
+    return covariance, fallback, df
+
+
+def fit_problem(problem: Problem, covariance: str, fallback: list[str], ci_level: float,
+                max_iterations: int, df: str) -> MmrmResult:
+    """Fit a built problem (options checked by :func:`fit_options`): the structure, then the
+    fallbacks in order, within one time limit; the inference tables."""
+    treatment, control = problem.arm_labels
     failures: list[str] = []
     fit = None
     # one time limit for the whole fit, fallbacks included

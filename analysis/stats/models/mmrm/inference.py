@@ -47,7 +47,8 @@ def _combinations(fit: StructureFit, problem: Problem, rows: np.ndarray, df_meth
     if df_method.startswith("kenward-roger"):
         cov_beta, df = kenward_roger(fit, problem, rows, linear=df_method.endswith("linear"))
     elif df_method == "between-within":
-        df = between_within_df(problem, _between_columns(problem), rows)
+        between = _between_columns(problem) if problem.x is not None else problem.between
+        df = between_within_df(problem, between, rows)
     else:  # residual
         df = np.full(len(rows), float(problem.n_obs - len(problem.terms)))
     return estimate, np.sqrt(np.einsum("mp,pq,mq->m", rows, cov_beta, rows)), df

@@ -23,12 +23,13 @@ import weakref
 
 import numpy as np
 
+from analysis.core.errors import ModelError
 from analysis.stats.models.mmrm.covariance import (
     HETEROGENEOUS,
     as_covariance,
     group_parameter_count,
 )
-from analysis.stats.models.mmrm.design import Problem
+from analysis.stats.models.mmrm.design import Problem, crossproducts
 
 
 def _lags(t: int) -> np.ndarray:
@@ -220,6 +221,10 @@ def empirical_vcov(fit, problem: Problem) -> np.ndarray:
     sample correction: SAS ``EMPIRICAL``, R mmrm ``vcov = "Empirical"``)."""
     from scipy import linalg
 
+    if problem.x is None:
+        raise ModelError("the empirical (sandwich) covariance needs each participant's rows (their "
+                         "residuals); a fit from missingness-pattern statistics has none: use the "
+                         "model-based covariance, or fit on the participant-level data.")
     sigmas = fit.sigmas if fit.sigmas is not None else fit.sigma[None]
     residual = problem.y - problem.x @ fit.beta
     codes = problem.subject_codes
@@ -242,7 +247,14 @@ def between_within_df(problem: Problem, between: np.ndarray, rows: np.ndarray) -
     N - S - (rank(X) - rank(X_between)); a combination gets the smallest df of the columns it
     uses."""
     s = problem.n_participants
-    rank_b = np.linalg.matrix_rank(problem.x[:, between]) if between.any() else 0
+    if not between.any():
+        rank_b = 0
+    elif problem.x is not None:
+        rank_b = np.linalg.matrix_rank(problem.x[:, between])
+    else:  # rank of X_b from X_b'X_b: eigenvalues are squared singular values, rounded at eps * max
+        gram = crossproducts(problem.patterns)[0][np.ix_(between, between)]
+        eigen = np.linalg.eigvalsh(gram)
+        rank_b = int(np.sum(eigen > 1e-10 * max(float(eigen.max()), 1e-300)))
     df_between = s - rank_b
     df_within = problem.n_obs - s - (len(problem.terms) - rank_b)
     column_df = np.where(between, df_between, df_within).astype(float)

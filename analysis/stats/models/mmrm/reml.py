@@ -24,7 +24,7 @@ from analysis.stats.models.mmrm.covariance import (
     start_theta,
     structure_label,
 )
-from analysis.stats.models.mmrm.design import Pattern, Problem
+from analysis.stats.models.mmrm.design import Pattern, Problem, crossproducts
 from analysis.stats.models.mmrm.stacked import evaluate
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -177,9 +177,15 @@ class StructureFit:
 
 
 def _starting_sigma(problem: Problem) -> np.ndarray:
-    """Pairwise moment estimate of Sigma from OLS residuals, made positive definite."""
+    """Pairwise moment estimate of Sigma from OLS residuals, made positive definite. Without
+    participant rows (a problem built from pattern statistics) the OLS coefficients solve the
+    normal equations X'X b = X'y summed over the patterns."""
     t = len(problem.visits)
-    beta_ols = np.linalg.lstsq(problem.x, problem.y, rcond=None)[0]
+    if problem.x is not None:
+        beta_ols = np.linalg.lstsq(problem.x, problem.y, rcond=None)[0]
+    else:
+        xtx, xty = crossproducts(problem.patterns)
+        beta_ols = np.linalg.lstsq(xtx, xty, rcond=None)[0]
     total = np.zeros((t, t))
     count = np.zeros((t, t))
     for pattern in problem.patterns:

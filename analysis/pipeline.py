@@ -17,8 +17,9 @@ intact). Output tree of ``trialkit run PLAN --out DIR``::
       meta/arm_summaries.csv        per-arm summaries in metafor / RevMan layout
       meta/effect_sizes.csv         yi / vi per outcome x visit for meta-analysis
       adam/adsl.xpt, adbds.xpt      the analysis dataset as CDISC ADaM (XPT v5 and CSV copies)
-      figures/*.png, *.svg          trajectories and change distributions
+      figures/*.png, *.svg          trajectories, change distributions, effects by visit, estimation plots
       report.html                   the rendered report notebook
+      report_tables.docx            the report's reader-facing tables in Word (same cells as the HTML)
 """
 
 from __future__ import annotations
@@ -400,12 +401,19 @@ def run(
             written += trial_figures(
                 tables["tables/descriptives.csv"], trial.dataset, tables["tables/models.csv"], plan, staging / "figures"
             )
+            from analysis.reporting.estimation import estimation_figures
+
+            written += estimation_figures(trial.dataset, plan, staging / "figures", seed=seed)
         write_text(staging / "plan.yaml", trial.loaded.path.read_text(encoding="utf-8-sig"))
         written.append(staging / "plan.yaml")
         if render_report:
             with log.stage("render report"):
+                from analysis.reporting.report import RunOutputs, report_docx
                 from analysis.reporting.report import render_report as render
 
+                # the report's tables for a manuscript or CSR: the same cells as the HTML, in Word
+                docx = report_docx(RunOutputs.load(staging))
+                written.append(write_bytes(staging / "report_tables.docx", docx))
                 written.append(render(staging, staging / "report.html"))
         manifest = build_manifest(trial, seed, started, log.timings, written, staging, command)
         write_text(staging / "manifest.json", json.dumps(manifest, indent=2, sort_keys=False) + "\n")
@@ -498,7 +506,7 @@ def verify(manifest_path: str | Path, *, progress: Callable[[str], None] = lambd
     >>> out = run(folder / "plan.yaml", folder / "out", render_report=False)
     >>> check = verify(out / "manifest.json")
     >>> check.identical, check.compared, check.differing_files
-    (True, 22, [])
+    (True, 24, [])
     >>> csv = folder / "trial.csv"
     >>> _ = csv.write_text(csv.read_text().replace("p12,P,completed,8,8,7", "p12,P,completed,8,8,6"))
     >>> check = verify(out / "manifest.json")
@@ -524,7 +532,7 @@ def verify(manifest_path: str | Path, *, progress: Callable[[str], None] = lambd
         seed = int(manifest["seed"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a trialkit manifest ({type(exc).__name__}: {exc})") from None
-    changed = [entry["path"] for entry in inputs if not Path(entry["path"]).is_file() or sha256_file(Path(entry["path"])) != entry["sha256"]]
+    changed = [entry["path"] for entry in inputs if not Path(entry["path"]).exists() or sha256_file(Path(entry["path"])) != entry["sha256"]]
     if not plan_path.is_file() or hashlib.sha256(plan_path.read_bytes()).hexdigest() != manifest["plan"]["sha256"]:
         changed.append(str(plan_path))
     with tempfile.TemporaryDirectory(prefix="trialkit-verify-") as temp:

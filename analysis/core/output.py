@@ -63,11 +63,22 @@ def neutralise_formula(value: object) -> object:
     return value
 
 
+def _formula_free(column: pd.Series) -> bool:
+    """No distinct value of the column would be changed by :func:`neutralise_formula`."""
+    try:
+        distinct = pd.unique(column.dropna())
+    except TypeError:  # unhashable cells: let the caller check each one
+        return False
+    return all(neutralise_formula(value) is value for value in distinct)
+
+
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas."""
     safe = frame.copy()
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            if _formula_free(safe[column]):  # checked once per distinct value: linear, not per cell
+                continue
             safe[column] = safe[column].map(neutralise_formula)
     safe.columns = [neutralise_formula(str(c)) for c in safe.columns]
     return safe
@@ -110,8 +121,11 @@ def _is_stream(path: Path) -> bool:
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
+def write_bytes(path: Path, data: bytes | Iterable[bytes]) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    ``data`` may be an iterable of byte strings, written one after the other (a large table
+    streamed without its whole text in memory).
 
     A character device or pipe (``--output /dev/stdout``) is written in place instead. A failure
     (full disk, read-only file system, permission denied, a folder at ``path``) raises
@@ -124,9 +138,11 @@ def write_bytes(path: Path, data: bytes) -> Path:
             raise cannot("write to", path, "it is a directory, not a file")
     make_directory(path.parent)
     with reported_as("write to", path):
+        pieces = [data] if isinstance(data, bytes | bytearray) else data
         if _is_stream(path):
             with open(path, "wb") as handle:
-                handle.write(data)
+                for piece in pieces:
+                    handle.write(piece)
             return path
         if path.exists() and not path.is_file():
             raise cannot("write to", path, "it is not a regular file")
@@ -134,7 +150,8 @@ def write_bytes(path: Path, data: bytes) -> Path:
         try:
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o666 & ~_current_umask())  # mkstemp creates 0600
-                handle.write(data)
+                for piece in pieces:
+                    handle.write(piece)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, path)
@@ -149,9 +166,23 @@ def write_text(path: Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+# Rows converted to CSV text at a time by write_table: a long table is streamed, not held as text.
+TABLE_CHUNK_ROWS = 200_000
+
+
+def _table_csv_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
+    header = len(table_csv_bytes(frame.iloc[:0]))
+    for start in range(0, len(frame), TABLE_CHUNK_ROWS):
+        data = table_csv_bytes(frame.iloc[start : start + TABLE_CHUNK_ROWS])
+        yield data if start == 0 else data[header:]  # the header once
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a table as CSV (spreadsheet-safe, byte-stable) atomically."""
-    return write_bytes(path, table_csv_bytes(frame))
+    """Write a table as CSV (spreadsheet-safe, byte-stable) atomically, a block of rows at a time
+    (the same bytes as :func:`table_csv_bytes` of the whole table)."""
+    if len(frame) <= TABLE_CHUNK_ROWS:
+        return write_bytes(path, table_csv_bytes(frame))
+    return write_bytes(path, _table_csv_chunks(frame))
 
 
 def safe_child(root: Path, relative: str | Path) -> Path:

@@ -90,7 +90,7 @@ def derive_disposition(participants: pd.DataFrame, measurements: pd.DataFrame, p
     out["disposition"] = pd.Series(completed, index=out.index).map({True: "completed", False: "lost_to_follow_up"})
     given = out["disposition_reason"] if "disposition_reason" in out.columns else pd.Series(None, index=out.index, dtype=object)
     given = given.astype(object).where(given.notna() & (given.astype(str).str.strip() != ""), None)
-    out["disposition_reason"] = [None if done else (reason if reason is not None else DERIVED_REASON)
-                                 for done, reason in zip(completed, given.tolist(), strict=True)]
+    reason = given.where(given.notna(), DERIVED_REASON).astype(object)
+    out["disposition_reason"] = reason.where(~completed, None).to_numpy(dtype=object)
     out[DERIVED_COLUMN] = True
     return out

@@ -15,18 +15,28 @@ with ``u_i, e_ik ~ N(0, 1)`` independent and ``rho`` the within-participant corr
 changes. Participants are allocated 1:1 in randomly permuted blocks of 4. A fraction ``dropout``
 leave after a random visit (withdrawn or lost to follow-up, with a reason) and have no later rows; a
 fraction ``missing_value_rate`` of the remaining follow-up values are recorded as empty cells.
+
+A trial is drawn :data:`CHUNK_PARTICIPANTS` participants at a time (:func:`simulate_chunks`), each
+chunk from its own seeded stream, so memory is bounded whatever the size; a trial of up to that many
+participants is a single chunk. :func:`write_simulated_trial` writes CSV, or Parquet as a directory
+of part files that each hold whole participants.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.core.errors import PlanError
+from analysis.core.limits import check_memory
 from analysis.plan import LoadedPlan, Plan
 
 SEX_CODES = (["F", "M", "U"], [0.54, 0.44, 0.02])
@@ -38,6 +48,12 @@ ETHNICITY_CODES = (["NotHispanic", "Hispanic", "Unknown"], [0.80, 0.16, 0.04])
 WITHDRAWAL_REASONS = ["moved away", "time constraints", "adverse event", "no longer interested"]
 LOSS_REASONS = ["did not attend follow-up", "no response to contact"]
 
+# Participants drawn, held and written at a time: a chunk's arrays take about 200 MB whatever the
+# trial's size. A trial of up to this many participants is one chunk, drawn as it always was.
+CHUNK_PARTICIPANTS = 100_000
+# Memory of one measurement row held as text in pandas (four Python strings and the frame's index).
+TEXT_ROW_BYTES = 250.0
+
 
 @dataclass(frozen=True)
 class SimulatedTrial:
@@ -45,6 +61,115 @@ class SimulatedTrial:
 
     participants: pd.DataFrame
     measurements: pd.DataFrame
+
+
+def _chunk_generator(seed: int, index: int) -> np.random.Generator:
+    """The generator of chunk ``index``: ``default_rng(seed)`` for the first chunk, so a trial of up
+    to :data:`CHUNK_PARTICIPANTS` participants is drawn exactly as it always was, and an independent
+    stream (``SeedSequence(seed, spawn_key=(index,))``) for each later one."""
+    if index == 0:
+        return np.random.default_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def _draw_chunk(plan: Plan, rng: np.random.Generator, first: int, n: int, *, as_text: bool) -> SimulatedTrial:
+    """Participants ``first + 1 .. first + n``, drawn whole (every row of a participant is here)."""
+    sim = plan.simulation
+    numbers = np.arange(first + 1, first + n + 1)
+    ids = np.char.add("SIM", np.char.zfill(numbers.astype(str), 4)).astype(object)
+    blocks = np.concatenate([rng.permutation([0, 0, 1, 1]) for _ in range((n + 3) // 4)])[:n]
+    arm_is_treatment = blocks.astype(bool)
+    arm_code = np.where(arm_is_treatment, plan.arms.treatment.codes[0], plan.arms.control.codes[0])
+
+    days = np.sort(rng.integers(0, sim.enrollment_weeks * 7, n))
+    enrolled = np.datetime_as_string(np.datetime64(sim.first_enrollment, "D") + days, unit="D")
+    followup = plan.visits.followup
+    dropped = rng.random(n) < sim.dropout
+    last_visit = np.where(dropped, rng.integers(0, len(followup), n), len(followup))
+    lost = rng.random(n) < 0.5
+    disposition = np.where(~dropped, "completed", np.where(lost, "lost_to_follow_up", "withdrawn"))
+    reasons = np.where(
+        ~dropped,
+        "",
+        np.where(lost, rng.choice(LOSS_REASONS, n), rng.choice(WITHDRAWAL_REASONS, n)),
+    )
+    participants = pd.DataFrame(
+        {
+            "participant_id": ids,
+            "arm": arm_code,
+            "age": np.clip(np.round(rng.normal(42, 10, n)), 18, 75).astype(int),
+            "sex": rng.choice(SEX_CODES[0], n, p=SEX_CODES[1]),
+            "race": rng.choice(RACE_CODES[0], n, p=RACE_CODES[1]),
+            "ethnicity": rng.choice(ETHNICITY_CODES[0], n, p=ETHNICITY_CODES[1]),
+            "site": rng.choice(sim.sites, n),
+            "enrolled_on": enrolled.astype(object),
+            "disposition": disposition,
+            "disposition_reason": reasons,
+        }
+    )
+
+    weeks = np.array([v.week for v in followup])
+    fraction = weeks / weeks[-1]
+    n_visits, n_outcomes = len(weeks) + 1, len(plan.outcomes)
+    # participant x visit (baseline first) x outcome, the order in which the rows are written
+    values = np.empty((n, n_visits, n_outcomes))
+    blank = np.zeros((n, n_visits, n_outcomes), dtype=bool)
+    for o, outcome in enumerate(plan.outcomes):
+        spec = sim.outcomes[outcome.name]
+        low, high = outcome.range
+        baseline = np.clip(np.round(rng.normal(spec.baseline_mean, spec.baseline_sd, n), spec.decimals), low, high) + 0.0
+        mean_change = np.where(arm_is_treatment, spec.change_treatment, spec.change_control)
+        shared = rng.standard_normal(n)[:, None]
+        own = rng.standard_normal((n, len(weeks)))
+        rho = spec.within_participant_correlation
+        change = fraction[None, :] * mean_change[:, None] + spec.change_sd * (
+            np.sqrt(rho) * shared + np.sqrt(1 - rho) * own
+        )
+        values[:, 0, o] = baseline
+        # + 0.0 turns a rounded -0.0 into 0.0, which would otherwise print as "-0"
+        values[:, 1:, o] = np.clip(np.round(baseline[:, None] + change, spec.decimals), low, high) + 0.0
+        blank[:, 1:, o] = rng.random((n, len(weeks))) < sim.missing_value_rate
+    recorded = np.ones((n, n_visits), dtype=bool)  # a dropout has no rows after the last visit attended
+    recorded[:, 1:] = np.arange(len(weeks))[None, :] < last_visit[:, None]
+    # rows in participant_id order as text (SIM10000 before SIM1001), as the files always had them
+    order = np.argsort(ids.astype(str), kind="stable")
+    who, visit, outcome = np.nonzero(np.broadcast_to(recorded[order][:, :, None], values.shape))
+    person = order[who]
+    value = values[person, visit, outcome]
+    empty = blank[person, visit, outcome]
+    if as_text:
+        text = np.empty(value.size, dtype=object)
+        for o, spec_outcome in enumerate(plan.outcomes):
+            here = outcome == o
+            text[here] = np.char.mod(f"%.{sim.outcomes[spec_outcome.name].decimals}f", value[here])
+        text[empty] = ""
+        column: np.ndarray = text
+    else:
+        column = np.where(empty, np.nan, value)
+    measurements = pd.DataFrame(
+        {
+            "participant_id": ids[person],
+            "visit": np.array(plan.visits.labels, dtype=object)[visit],
+            "outcome": np.array([o.name for o in plan.outcomes], dtype=object)[outcome],
+            "value": column,
+        }
+    )
+    return SimulatedTrial(participants=participants, measurements=measurements)
+
+
+def simulate_chunks(plan: Plan, seed: int, *, as_text: bool = True) -> Iterator[SimulatedTrial]:
+    """The trial of :func:`simulate_trial`, :data:`CHUNK_PARTICIPANTS` participants at a time.
+
+    Each chunk holds whole participants (their participants row and every measurement row); only one
+    chunk is in memory at a time, so a trial of any size can be written. ``as_text=False`` gives
+    ``value`` as floats (NaN for a value recorded as missing), as a Parquet file stores it.
+    """
+    if plan.simulation is None:
+        raise PlanError("the plan has no 'simulation' section, so there is nothing to simulate from")
+    n = plan.simulation.n_participants
+    for index, first in enumerate(range(0, n, CHUNK_PARTICIPANTS)):
+        size = min(CHUNK_PARTICIPANTS, n - first)
+        yield _draw_chunk(plan, _chunk_generator(seed, index), first, size, as_text=as_text)
 
 
 def simulate_trial(plan: Plan, seed: int) -> SimulatedTrial:
@@ -117,100 +242,153 @@ def simulate_trial(plan: Plan, seed: int) -> SimulatedTrial:
     """
     if plan.simulation is None:
         raise PlanError("the plan has no 'simulation' section, so there is nothing to simulate from")
-    sim = plan.simulation
-    rng = np.random.default_rng(seed)
-    n = sim.n_participants
-    ids = [f"SIM{i + 1:04d}" for i in range(n)]
-    blocks = np.concatenate([rng.permutation([0, 0, 1, 1]) for _ in range((n + 3) // 4)])[:n]
-    arm_is_treatment = blocks.astype(bool)
-    arm_code = np.where(arm_is_treatment, plan.arms.treatment.codes[0], plan.arms.control.codes[0])
-
-    start = date.fromisoformat(sim.first_enrollment)
-    enrolled = sorted(start + timedelta(days=int(d)) for d in rng.integers(0, sim.enrollment_weeks * 7, n))
-    followup = plan.visits.followup
-    dropped = rng.random(n) < sim.dropout
-    last_visit = np.where(dropped, rng.integers(0, len(followup), n), len(followup))
-    lost = rng.random(n) < 0.5
-    disposition = np.where(~dropped, "completed", np.where(lost, "lost_to_follow_up", "withdrawn"))
-    reasons = np.where(
-        ~dropped,
-        "",
-        np.where(lost, rng.choice(LOSS_REASONS, n), rng.choice(WITHDRAWAL_REASONS, n)),
+    n = plan.simulation.n_participants
+    rows = n * len(plan.visits.labels) * len(plan.outcomes)
+    check_memory(
+        TEXT_ROW_BYTES * rows,
+        f"a simulated trial of {n:,} participants ({rows:,} measurement rows) held in memory",
+        "write it with `trialkit simulate`, which writes it a chunk of participants at a time",
     )
-    participants = pd.DataFrame(
-        {
-            "participant_id": ids,
-            "arm": arm_code,
-            "age": np.clip(np.round(rng.normal(42, 10, n)), 18, 75).astype(int),
-            "sex": rng.choice(SEX_CODES[0], n, p=SEX_CODES[1]),
-            "race": rng.choice(RACE_CODES[0], n, p=RACE_CODES[1]),
-            "ethnicity": rng.choice(ETHNICITY_CODES[0], n, p=ETHNICITY_CODES[1]),
-            "site": rng.choice(sim.sites, n),
-            "enrolled_on": [d.isoformat() for d in enrolled],
-            "disposition": disposition,
-            "disposition_reason": reasons,
-        }
+    chunks = list(simulate_chunks(plan, seed))
+    if len(chunks) == 1:
+        return chunks[0]
+    return SimulatedTrial(
+        participants=pd.concat([c.participants for c in chunks], ignore_index=True),
+        measurements=pd.concat([c.measurements for c in chunks], ignore_index=True),
     )
 
-    weeks = np.array([v.week for v in followup])
-    fraction = weeks / weeks[-1]
-    rows = []
-    for outcome in plan.outcomes:
-        spec = sim.outcomes[outcome.name]
-        low, high = outcome.range
-        baseline = np.clip(np.round(rng.normal(spec.baseline_mean, spec.baseline_sd, n), spec.decimals), low, high) + 0.0
-        mean_change = np.where(arm_is_treatment, spec.change_treatment, spec.change_control)
-        shared = rng.standard_normal(n)[:, None]
-        own = rng.standard_normal((n, len(weeks)))
-        rho = spec.within_participant_correlation
-        change = fraction[None, :] * mean_change[:, None] + spec.change_sd * (
-            np.sqrt(rho) * shared + np.sqrt(1 - rho) * own
-        )
-        # + 0.0 turns a rounded -0.0 into 0.0, which would otherwise print as "-0"
-        values = np.clip(np.round(baseline[:, None] + change, spec.decimals), low, high) + 0.0
-        blank = rng.random((n, len(weeks))) < sim.missing_value_rate
-        def text(value: float, decimals: int = spec.decimals) -> str:
-            return f"{value:.{decimals}f}"
 
-        for i, pid in enumerate(ids):
-            rows.append((pid, plan.visits.baseline, outcome.name, text(baseline[i])))
-            for k, visit in enumerate(followup):
-                if k >= last_visit[i]:
-                    break
-                rows.append((pid, visit.label, outcome.name, "" if blank[i, k] else text(values[i, k])))
-    measurements = pd.DataFrame(rows, columns=["participant_id", "visit", "outcome", "value"])
-    order = {label: i for i, label in enumerate(plan.visits.labels)}
-    measurements = measurements.sort_values(
-        ["participant_id", "visit"], key=lambda s: s.map(order) if s.name == "visit" else s, kind="stable"
-    ).reset_index(drop=True)
-    return SimulatedTrial(participants=participants, measurements=measurements)
+class _CsvSink:
+    """One CSV file written chunk by chunk into a temporary file beside its destination."""
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        fd, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+        self.temp = Path(name)
+        self.handle = os.fdopen(fd, "wb")
+        self.header = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        from analysis.core.output import table_csv_bytes
+
+        data = table_csv_bytes(frame)
+        self.handle.write(data if self.header else data[data.index(b"\n") + 1 :])
+        self.header = False
+
+    def commit(self) -> None:
+        from analysis.core.output import _current_umask
+
+        os.fchmod(self.handle.fileno(), 0o666 & ~_current_umask())  # mkstemp creates 0600
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.temp, self.destination)
+
+    def discard(self) -> None:
+        self.handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
+
+
+class _ParquetSink:
+    """A directory of Parquet part files (``part-00000.parquet``, ...), one per chunk, each holding
+    whole participants: built in a temporary directory beside the destination, then swapped in."""
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        self.temp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent))
+        self.parts = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.temp / f"part-{self.parts:05d}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+        self.parts += 1
+
+    def commit(self) -> None:
+        from analysis.core.filesystem import cannot
+        from analysis.core.output import _current_umask
+
+        os.chmod(self.temp, 0o777 & ~_current_umask())  # mkdtemp creates 0700
+        old = None
+        if self.destination.is_dir():  # an earlier simulation: replaced whole, never merged
+            old = Path(tempfile.mkdtemp(prefix=f".{self.destination.name}.", suffix=".old", dir=self.destination.parent))
+            os.replace(self.destination, old / "previous")
+        elif self.destination.exists():
+            raise cannot("write to", self.destination, "it is a file, not a directory of Parquet part files")
+        os.replace(self.temp, self.destination)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def write_simulated_trial(loaded: LoadedPlan, seed: int, out_dir: Path | None = None) -> list[Path]:
-    """Simulate and write the trial as CSV where the plan's data section points (or to ``out_dir``).
+    """Simulate and write the trial where the plan's data section points (or into ``out_dir``).
 
-    The plan must name CSV files in long layout with canonical column names, as the files are
-    written in that form.
+    The plan must name files in long layout with canonical column names. A ``csv`` file is one CSV
+    file; a ``parquet`` file is written as a directory of part files (``part-00000.parquet``, ...,
+    read in sorted name order), each holding :data:`CHUNK_PARTICIPANTS` whole participants, with
+    ``value`` as a float (null where recorded missing). The trial is drawn and written a chunk at a
+    time (:func:`simulate_chunks`), so memory stays bounded at any size; every file appears only
+    when all of it is written.
+
+    Examples
+    --------
+    >>> write_simulated_trial(load_plan("plan.yaml"), seed=1)  # doctest: +SKIP
+    [PosixPath('.../participants.csv'), PosixPath('.../measurements.parquet')]
     """
-    from analysis.core.filesystem import refuse_overwriting_inputs
-    from analysis.core.output import write_table
+    from analysis.core.filesystem import refuse_overwriting_inputs, reported_as
+    from analysis.core.output import make_directory
 
     plan = loaded.plan
     data = plan.data
     try:
-        formats = {data.participants.resolved_format(), data.measurements.resolved_format()}
+        formats = [data.participants.resolved_format(), data.measurements.resolved_format()]
     except ValueError as exc:  # a suffix that names no format
         raise PlanError(f"{loaded.path}: {exc}") from None
-    if data.measurements.layout != "long" or formats != {"csv"}:
-        raise PlanError("simulate writes CSV files in long layout; the plan's data section names another form")
+    if data.measurements.layout != "long" or not set(formats) <= {"csv", "parquet"}:
+        raise PlanError(
+            "simulate writes CSV or Parquet files in long layout; the plan's data section names another form"
+        )
     if data.participants.columns or data.measurements.columns:
         raise PlanError("simulate writes canonical column names; remove the 'columns' mappings from the plan's data section")
-    trial = simulate_trial(plan, seed)
-    targets = [
-        (trial.participants, loaded.resolve(data.participants.path)),
-        (trial.measurements, loaded.resolve(data.measurements.path)),
-    ]
-    destinations = [out_dir / path.name if out_dir is not None else path for _frame, path in targets]
+    if plan.simulation is None:
+        raise PlanError("the plan has no 'simulation' section, so there is nothing to simulate from")
+    paths = [loaded.resolve(data.participants.path), loaded.resolve(data.measurements.path)]
+    destinations = [out_dir / path.name if out_dir is not None else path for path in paths]
     refuse_overwriting_inputs({"the simulated participants file": destinations[0],
                                "the simulated measurements file": destinations[1]}, [loaded.path])
-    return [write_table(frame, destination) for (frame, _path), destination in zip(targets, destinations, strict=True)]
+    sinks: list[_CsvSink | _ParquetSink] = []
+    with reported_as("write to", destinations[1]):
+        try:
+            for fmt, destination in zip(formats, destinations, strict=True):
+                make_directory(destination.parent)
+                sinks.append(_CsvSink(destination) if fmt == "csv" else _ParquetSink(destination))
+            for chunk in simulate_chunks(plan, seed, as_text=formats[1] == "csv"):
+                sinks[0].write(chunk.participants)
+                sinks[1].write(chunk.measurements)
+            for sink in sinks:
+                sink.commit()
+        except BaseException:
+            for sink in sinks:
+                sink.discard()
+            raise
+    return destinations
+
+
+def simulated_rows(path: Path) -> int:
+    """Data rows of a file :func:`write_simulated_trial` wrote (a CSV file or a Parquet directory),
+    counted without holding the table in memory."""
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
+        import pyarrow.parquet as pq
+
+        parts = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+    return sum(len(chunk) for chunk in pd.read_csv(path, usecols=[0], dtype=str, chunksize=1_000_000))

@@ -8,14 +8,15 @@ ETHNIC are not recoded to CDISC controlled terminology).
 
 from __future__ import annotations
 
+import io
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.plan import Plan
+from analysis.reporting.xpt import atomic_file, write_xpt_stream
 from analysis.sources.adam import ADSL_VARIABLES, LOST, paramcd_codes
 
 LABELS = {
@@ -49,7 +50,6 @@ LABELS = {
     "CRIT2": "Analysis Criterion 2",
     "CRIT2FL": "Criterion 2 Evaluation Result Flag",
 }
-_XPT_STAMP = re.compile(rb"\d{2}[A-Z]{3}\d{2}:\d{2}:\d{2}:\d{2}")
 
 
 def _flag(values: pd.Series) -> np.ndarray:
@@ -146,12 +146,23 @@ def _criterion(outcome, kind: str) -> str:
 
 
 def _text_blank(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns with '' for missing (SAS has no missing text) and object dtype for pyreadstat."""
+    """Text columns with '' for missing (SAS has no missing text), as pandas' Arrow-backed ``str``
+    (a Python object per cell would take gigabytes at a million participants x 12 visits)."""
     out = frame.copy()
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]) and column != "RANDDT":
-            out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str).astype(object)
+            series = out[column]
+            if not pd.api.types.is_string_dtype(series) or series.dtype == object:
+                series = series.astype(object).where(series.notna(), "").astype(str)
+            out[column] = series.astype("str").fillna("")
     return out
+
+
+def _check_xpt_names(frame: pd.DataFrame, name: str, label: str) -> None:
+    long_names = [c for c in frame.columns if len(c) > 8]
+    long_labels = [c for c in frame.columns if len(LABELS.get(c, "")) > 40]
+    if long_names or long_labels or len(name) > 8 or len(label) > 40:
+        raise ValueError(f"XPT version 5 allows names <= 8 and labels <= 40 characters: {long_names + long_labels or [name, label]}")
 
 
 def xpt_bytes(frame: pd.DataFrame, name: str, label: str) -> bytes:
@@ -159,25 +170,13 @@ def xpt_bytes(frame: pd.DataFrame, name: str, label: str) -> bytes:
 
     Names must be <= 8 characters and labels <= 40 (the version 5 limits, checked here). The
     header's creation and modification stamps are set to 01JAN70:00:00:00 (as reproducible builds
-    do with ``SOURCE_DATE_EPOCH=0``) so the same data always give the same bytes.
+    do with ``SOURCE_DATE_EPOCH=0``) so the same data always give the same bytes. The bytes are
+    pyreadstat's (:mod:`analysis.reporting.xpt` encodes the rows in NumPy).
     """
-    import pyreadstat
-
-    long_names = [c for c in frame.columns if len(c) > 8]
-    long_labels = [c for c in frame.columns if len(LABELS.get(c, "")) > 40]
-    if long_names or long_labels or len(name) > 8 or len(label) > 40:
-        raise ValueError(f"XPT version 5 allows names <= 8 and labels <= 40 characters: {long_names + long_labels or [name, label]}")
-    formats = {"RANDDT": "DATE9."} if "RANDDT" in frame else None
-    with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / f"{name.lower()}.xpt"
-        pyreadstat.write_xport(
-            frame, str(target), file_label=label, column_labels={c: LABELS[c] for c in frame.columns if c in LABELS},
-            table_name=name, file_format_version=5, variable_format=formats,
-        )
-        data = target.read_bytes()
-    header_end = data.find(b"HEADER RECORD*******OBS")
-    header = _XPT_STAMP.sub(b"01JAN70:00:00:00", data[:header_end])
-    return header + data[header_end:]
+    _check_xpt_names(frame, name, label)
+    buffer = io.BytesIO()
+    write_xpt_stream(frame, buffer, name, label, LABELS, date_columns=("RANDDT",))
+    return buffer.getvalue()
 
 
 def write_adam(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, out_dir: Path) -> list[Path]:
@@ -189,7 +188,7 @@ def write_adam(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, ou
 
 def write_adam_files(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, folder: Path) -> list[Path]:
     """Write ``adsl.xpt``, ``adsl.csv``, ``adbds.xpt`` and ``adbds.csv`` into ``folder`` itself."""
-    from analysis.core.output import write_bytes, write_table
+    from analysis.core.output import write_table
 
     folder = Path(folder)
     written = []
@@ -197,7 +196,10 @@ def write_adam_files(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Pl
         ("ADSL", adam_adsl(participants, plan), "Subject-Level Analysis Dataset"),
         ("ADBDS", adam_bds(dataset, participants, plan), "Analysis Dataset (BDS)"),
     ):
-        written.append(write_bytes(folder / f"{name.lower()}.xpt", xpt_bytes(frame, name, label)))
+        _check_xpt_names(frame, name, label)
+        with atomic_file(folder / f"{name.lower()}.xpt") as handle:  # streamed: no copy of the file in memory
+            write_xpt_stream(frame, handle, name, label, LABELS, date_columns=("RANDDT",))
+        written.append(folder / f"{name.lower()}.xpt")
         text = frame.copy()
         if "RANDDT" in text:
             text["RANDDT"] = [d.isoformat() if d is not None else "" for d in text["RANDDT"]]

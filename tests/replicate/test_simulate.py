@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
+
 from analysis.cli import run_cli
 from analysis.plan import load_plan
 from analysis.replicate.simulate import simulate_trial
@@ -67,3 +71,59 @@ def test_simulate_refuses_a_single_patient_case(tmp_path, capsys):
     case = REPO / "data" / "studies" / "case-43m.yaml"
     assert run_cli(["simulate", str(case), "--seed", "1", "--out", str(tmp_path)]) == 2
     assert "single-patient case" in capsys.readouterr().err
+
+
+def _plan_with(tmp_path, n: int, measurements: str) -> Path:
+    text = EXAMPLE_PLAN.read_text(encoding="utf-8")
+    text = text.replace("n_participants: 120", f"n_participants: {n}")
+    text = text.replace("path: ../examples/precision-release-sim/participants.csv", "path: participants.csv")
+    text = text.replace("path: ../examples/precision-release-sim/measurements.csv", f"path: {measurements}")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text, encoding="utf-8")
+    return plan
+
+
+def test_a_large_trial_is_drawn_in_chunks_of_whole_participants(tmp_path, monkeypatch):
+    from analysis.replicate import simulate
+
+    monkeypatch.setattr(simulate, "CHUNK_PARTICIPANTS", 40)
+    plan = load_plan(_plan_with(tmp_path, 100, "measurements.csv")).plan
+    chunks = list(simulate.simulate_chunks(plan, seed=3))
+    assert [len(c.participants) for c in chunks] == [40, 40, 20]
+    ids = [set(c.participants["participant_id"]) for c in chunks]
+    assert all(set(c.measurements["participant_id"]) == i for c, i in zip(chunks, ids, strict=True))
+    assert set.union(*ids) == {f"SIM{i:04d}" for i in range(1, 101)}
+    # the first chunk is drawn exactly as a 40-participant trial; the later ones from their own streams
+    small = load_plan(_plan_with(tmp_path, 40, "measurements.csv")).plan
+    assert chunks[0].measurements.equals(simulate.simulate_trial(small, seed=3).measurements)
+    whole = simulate.simulate_trial(plan, seed=3)
+    assert whole.measurements.equals(pd.concat([c.measurements for c in chunks], ignore_index=True))
+
+
+def test_parquet_is_written_as_a_directory_of_parts_that_reads_back_as_the_csv(tmp_path, monkeypatch):
+    from analysis.pipeline import load_trial
+    from analysis.replicate import simulate
+
+    monkeypatch.setattr(simulate, "CHUNK_PARTICIPANTS", 40)
+    as_csv = tmp_path / "csv"
+    as_csv.mkdir()
+    as_parquet = tmp_path / "parquet"
+    as_parquet.mkdir()
+    csv_plan, parquet_plan = _plan_with(as_csv, 100, "measurements.csv"), _plan_with(as_parquet, 100, "measurements.parquet")
+    assert run_cli(["simulate", str(csv_plan), "--seed", "2"]) == 0
+    assert run_cli(["simulate", str(parquet_plan), "--seed", "2"]) == 0
+    parts = sorted(p.name for p in (as_parquet / "measurements.parquet").iterdir())
+    assert parts == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert not [p for p in as_parquet.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    a, b = load_trial(csv_plan), load_trial(parquet_plan)
+    pd.testing.assert_frame_equal(a.dataset, b.dataset)
+    # simulating again replaces the directory whole
+    assert run_cli(["simulate", str(parquet_plan), "--seed", "5"]) == 0
+    assert sorted(p.name for p in (as_parquet / "measurements.parquet").iterdir()) == parts
+
+
+def test_simulate_accepts_more_than_100000_participants():
+    from analysis.plan import parse_plan
+
+    text = EXAMPLE_PLAN.read_text(encoding="utf-8").replace("n_participants: 120", "n_participants: 2000000")
+    assert parse_plan(text).simulation.n_participants == 2_000_000

@@ -48,7 +48,7 @@ def visit_rows(
 ) -> pd.DataFrame:
     """The rows of one outcome at one visit, one per participant, with covariates merged in."""
     require_columns(dataset, DATASET_COLUMNS, "the analysis dataset")
-    if outcome not in set(dataset["outcome"]):
+    if outcome not in set(pd.unique(dataset["outcome"])):
         raise UsageError(f"outcome '{outcome}' is not in the analysis dataset")
     rows = dataset.loc[(dataset["outcome"] == outcome) & (dataset["visit"] == visit)]
     if rows.empty:
@@ -58,7 +58,7 @@ def visit_rows(
         raise UsageError(
             f"participant '{dup}' has more than one '{outcome}' row at visit '{visit}'"
         )
-    bad_arms = sorted(set(rows["arm"].astype(str)) - set(ARMS))
+    bad_arms = sorted(set(pd.unique(rows["arm"]).astype(str)) - set(ARMS))
     if bad_arms:
         raise UsageError(f"arm must be 'treatment' or 'control', found {bad_arms}")
     rows = rows[["participant_id", "arm", "value", "baseline"]].copy()

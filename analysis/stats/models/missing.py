@@ -22,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import optimize
 
 from analysis.core.errors import ModelError, UsageError
@@ -149,6 +148,52 @@ class _MiFits:
         return rubin_pool(self.b + delta * self.c, rss / self.df * self.v11, self.df, ci_level)
 
 
+def _batched_ols(x0: np.ndarray, y: np.ndarray, baseline: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
+    """The ANCOVAs of all m imputations at once, from their normal equations.
+
+    ``x0`` is the design ``[1, arm, baseline, covariates...]`` (n x p) of any imputation; the
+    imputations differ only in the baseline column (``baseline``, n x m) and the response (``y``,
+    n x m). Every column but the intercept is centred first (per imputation for baseline and y),
+    which leaves the slopes, residuals and the slope block of ``(X'X)^-1`` unchanged and keeps the
+    normal equations well conditioned. The m Gram matrices are assembled from the fixed columns'
+    cross-products and solved together; ``s`` (n,) is regressed alongside ``y`` (the tipping-point
+    shift). Returns per imputation ``b`` (arm coefficient), ``c`` (arm coefficient of s), ``rss0``,
+    ``e_r``, ``r_r`` and ``v11`` (the arm element of ``(X'X)^-1``).
+    """
+    fixed = [1, *range(3, x0.shape[1])]  # arm and covariates; slot 1 of the slopes is baseline
+    q = x0.shape[1] - 1
+    slots = [0, *range(2, q)]
+    z = x0[:, fixed] - x0[:, fixed].mean(axis=0)
+    b = baseline - baseline.mean(axis=0)
+    yc = y - y.mean(axis=0)
+    sc = s - s.mean()
+    m = y.shape[1]
+    gram = np.empty((m, q, q))
+    gram[:, np.array(slots)[:, None], slots] = z.T @ z
+    zb = (z.T @ b).T  # (m, q - 1)
+    gram[:, slots, 1] = zb
+    gram[:, 1, slots] = zb
+    gram[:, 1, 1] = np.einsum("ij,ij->j", b, b)
+    rhs = np.empty((m, q, 2))
+    rhs[:, slots, 0] = (z.T @ yc).T
+    rhs[:, 1, 0] = np.einsum("ij,ij->j", b, yc)
+    rhs[:, slots, 1] = z.T @ sc
+    rhs[:, 1, 1] = b.T @ sc
+    inverse = np.linalg.inv(gram)
+    solution = inverse @ rhs
+    beta, gamma = solution[:, :, 0], solution[:, :, 1]
+    resid = yc - z @ beta[:, slots].T - b * beta[:, 1]
+    resid_s = sc[:, None] - z @ gamma[:, slots].T - b * gamma[:, 1]
+    return {
+        "b": beta[:, 0],
+        "c": gamma[:, 0],
+        "rss0": np.einsum("ij,ij->j", resid, resid),
+        "e_r": np.einsum("ij,ij->j", resid, resid_s),
+        "r_r": np.einsum("ij,ij->j", resid_s, resid_s),
+        "v11": inverse[:, 0, 0],
+    }
+
+
 def _mi_fits(
     dataset: pd.DataFrame,
     outcome: str,
@@ -169,42 +214,43 @@ def _mi_fits(
     )
     base_rows = base_rows.reindex(imp.participant_id)
     shift = ((imp.arm == "treatment") & ~imp.observed[:, k]).astype(float)
-    out = {name: np.empty(m) for name in ("b", "c", "rss0", "e_r", "r_r", "v11")}
-    df = np.nan
-    deadline = Deadline(f"the ANCOVA of {m} imputed datasets", UsageError, "use fewer imputations")
-    report = loop_progress("imputed datasets", m, progress)
-    for j in range(m):
-        deadline.check()
-        rows = base_rows.assign(
-            arm=imp.arm, value=imp.values[j, :, k], baseline=imp.values[j, :, 0], _shift=shift
+    # every value and baseline is imputed, so the complete cases (participants with every covariate)
+    # and the covariate columns are the same in all m designs: only baseline and response differ
+    rows = base_rows.assign(arm=imp.arm, value=imp.values[0, :, k], baseline=imp.values[0, :, 0])
+    rows = rows.rename_axis("participant_id").reset_index()
+    design = design_matrix(rows, covariates)
+    used = np.flatnonzero(rows[["value", "baseline", *covariates]].notna().all(axis=1).to_numpy())
+    df = float(len(design.y) - design.x.shape[1])
+    if df < 1:
+        raise ModelError(
+            f"too few complete participants for the ANCOVA of '{outcome}' at '{visit}' "
+            f"({len(design.y)} for {design.x.shape[1]} coefficients)"
         )
-        rows = rows.rename_axis("participant_id").reset_index()
-        design = design_matrix(
-            rows, covariates
-        )  # complete cases only drop participants missing a covariate
-        s = rows.set_index("participant_id").loc[design.ids, "_shift"].to_numpy(float)
-        fit = sm.OLS(design.y, design.x).fit()
-        if fit.df_resid < 1:
-            raise ModelError(
-                f"too few complete participants for the ANCOVA of '{outcome}' at '{visit}' "
-                f"({len(design.y)} for {design.x.shape[1]} coefficients)"
-            )
-        xtx_inv = fit.normalized_cov_params
-        c = xtx_inv @ design.x.T @ s
-        r = s - design.x @ c
-        out["b"][j] = fit.params[1]
-        out["c"][j] = c[1]
-        out["rss0"][j] = fit.ssr
-        out["e_r"][j] = fit.resid @ r
-        out["r_r"][j] = r @ r
-        out["v11"][j] = xtx_inv[1, 1]
-        df = float(fit.df_resid)
-        n_t = int((design.arm == "treatment").sum())
-        n_c = int((design.arm == "control").sum())
+    if design.aliased:
+        raise ModelError(
+            f"the imputed ANCOVA of '{outcome}' at '{visit}' cannot be fitted: the baseline is constant "
+            "or collinear with arm in the complete cases"
+        )
+    deadline = Deadline(f"the ANCOVA of {m} imputed datasets", UsageError, "use fewer imputations")
+    deadline.check()  # the imputations took their time; the fits are one linear pass
+    report = loop_progress("imputed datasets", m, progress)
+    try:
+        out = _batched_ols(design.x, imp.values[:, used, k].T, imp.values[:, used, 0].T, shift[used])
+    except np.linalg.LinAlgError:
+        raise ModelError(
+            f"the ANCOVA of an imputed dataset of '{outcome}' at '{visit}' is rank-deficient (an imputed "
+            "baseline is collinear with the other terms)"
+        ) from None
+    for j in range(m):  # all m were analysed together; the callback still hears of each one
         report(j + 1, m)
     imputed = {a: int(((imp.arm == a) & ~imp.observed[:, k]).sum()) for a in ARMS}
     return _MiFits(
-        df=df, n_treatment=n_t, n_control=n_c, imputed=imputed, formula=design.formula, **out
+        df=df,
+        n_treatment=int((design.arm == "treatment").sum()),
+        n_control=int((design.arm == "control").sum()),
+        imputed=imputed,
+        formula=design.formula,
+        **out,
     )
 
 
@@ -214,7 +260,7 @@ def _follow_up_visits(dataset: pd.DataFrame, outcome: str) -> list[str]:
         part = part.loc[~part["baseline_flag"].astype(bool)]
     elif "visit_week" in part.columns:
         part = part.loc[part["visit_week"] > 0]
-    present = set(part["visit"].astype(str))
+    present = set(pd.unique(part["visit"]).astype(str))
     return [v for v in _visit_order(dataset) if v in present]
 
 

@@ -65,6 +65,21 @@ def fit_plan_mmrm(
     from analysis.stats.models.mmrm import fit_mmrm
 
     followup = [v.label for v in plan.visits.followup]
+    data = plan_mmrm_data(dataset, plan, outcome, covariates, participants)
+    return fit_mmrm(
+        data,
+        covariates=list(covariates),
+        visit_order=followup,
+        ci_level=plan.analysis.ci_level,
+        **plan_mmrm_options(plan),
+    )
+
+
+def plan_mmrm_data(dataset: pd.DataFrame, plan: Plan, outcome: str, covariates: Sequence[str] = (),
+                   participants: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The long frame the plan's MMRM of one outcome reads: its follow-up rows (visit as text),
+    with the covariates joined from ``participants``."""
+    followup = [v.label for v in plan.visits.followup]
     data = dataset.loc[
         (dataset["outcome"] == outcome) & dataset["visit"].astype(str).isin(followup)
     ].copy()
@@ -74,16 +89,13 @@ def fit_plan_mmrm(
         extra["participant_id"] = extra["participant_id"].astype(str)
         data["participant_id"] = data["participant_id"].astype(str)
         data = data.merge(extra, on="participant_id", how="left")
-    return fit_mmrm(
-        data,
-        covariates=list(covariates),
-        visit_order=followup,
-        ci_level=plan.analysis.ci_level,
-        covariance=plan.analysis.mmrm_covariance,
-        fallback=tuple(plan.analysis.mmrm_fallback),
-        df=plan.analysis.mmrm_df,
-        by_visit=[term.split(":")[0] for term in plan.analysis.mmrm_terms],
-    )
+    return data
+
+
+def plan_mmrm_options(plan: Plan) -> dict[str, object]:
+    """The plan's MMRM options: covariance structure, fallbacks, df method, per-visit slopes."""
+    return {"covariance": plan.analysis.mmrm_covariance, "fallback": tuple(plan.analysis.mmrm_fallback),
+            "df": plan.analysis.mmrm_df, "by_visit": [term.split(":")[0] for term in plan.analysis.mmrm_terms]}
 
 
 def _mmrm_rows(
@@ -94,9 +106,16 @@ def _mmrm_rows(
     participants: pd.DataFrame | None,
     role: str,
 ) -> pd.DataFrame:
+    return mmrm_rows(lambda: fit_plan_mmrm(dataset, plan, outcome, covariates, participants), plan, outcome, role)
+
+
+def mmrm_rows(fit_call, plan: Plan, outcome: str, role: str) -> pd.DataFrame:
+    """The MMRM rows of ``models.csv`` for one outcome from ``fit_call()`` (an
+    :class:`~analysis.stats.models.mmrm.MmrmResult`): its contrasts, or, when the fit raises
+    :class:`ModelError` and it is not the primary outcome's primary model, one row saying why."""
     contrast = contrast_label(plan.arms.treatment.label, plan.arms.control.label)
     try:
-        fit = fit_plan_mmrm(dataset, plan, outcome, covariates, participants)
+        fit = fit_call()
     except ModelError as error:
         if role == "primary outcome; primary model":
             raise  # the primary analysis must fail loudly, never become a blank row
@@ -185,7 +204,7 @@ def models_table(
     visit = plan.visits.primary
     primary = plan.primary_outcome.name
     primary_model = plan.analysis.primary_model
-    present = set(dataset["outcome"].astype(str)) if "outcome" in dataset.columns else set()
+    present = set(pd.unique(dataset["outcome"]).astype(str)) if "outcome" in dataset.columns else set()
     frames: list[pd.DataFrame] = []
     for outcome in plan.outcomes:
         if outcome.name not in present:

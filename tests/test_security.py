@@ -150,7 +150,9 @@ def test_csv_exports_neutralise_formulas_but_not_numbers(hostile_run):
 
 def test_report_escapes_and_lists_no_participant(hostile_run):
     html = (hostile_run / "report.html").read_text(encoding="utf-8")
-    assert "alert(1)" not in html and "alert(2)" not in html  # neither as markup nor as text: no listing
+    assert "alert(1)" not in html  # the hostile participant id: neither as markup nor as text (no listing)
+    # the hostile site name is a category of Table 1: shown, as text only
+    assert HOSTILE_SITE not in html and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html
     for pid in FORMULA_IDS + ["Q1", "Q7"]:
         assert f">{pid}<" not in html and f">{pid} " not in html
 

@@ -320,7 +320,10 @@ def run_contract(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> ContractRun
         typed_already = column.dtype.check(pandas_engine.Engine.dtype(series.dtype))
         if not column.coerce and not typed_already:
             return None  # pandera would report the dtype; leave it to pandera
-        if typed_already and column.nullable and not column.checks and not column.unique:
+        # pandera's str check also accepts object columns, yet coercion turns them into its str
+        # dtype: only a column already of the very dtype coercion gives may skip the pass
+        exact = not column.coerce or series.dtype == pandas_engine.Engine.dtype(column.dtype).type
+        if typed_already and exact and column.nullable and not column.checks and not column.unique:
             continue  # nothing to test (a float column read from Parquet): no pass over it
         columns.append((column, _coerce(name, column, series, encode(series))))
     index = frame.index

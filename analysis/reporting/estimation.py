@@ -32,6 +32,8 @@ from analysis.plan import Plan  # noqa: E402
 from analysis.reporting.figures import ARM_COLOURS, WIDTH, axis_label, outcome_order, save_figure  # noqa: E402
 from analysis.stats.effects.bootstrap import BootstrapResult, bootstrap_ci, bootstrap_distribution  # noqa: E402
 
+SWARM_POINTS = 300  # per arm: a swarm of more draws no clearer, and placing it costs n squared
+
 
 def _mean_difference(treatment: np.ndarray, control: np.ndarray) -> np.ndarray:
     """Treatment mean minus control mean of each resample (rows of the batches)."""
@@ -192,8 +194,18 @@ def plot_estimation(data: EstimationData, plan: Plan, axes: tuple[Axes, Axes] | 
     labels = {"treatment": plan.arms.treatment.label, "control": plan.arms.control.label}
     arms = ("control", "treatment")
     order = [f"{labels[arm]}\nn = {getattr(data, arm).size}" for arm in arms]
-    frame = pd.DataFrame({"arm": np.repeat(order, [data.control.size, data.treatment.size]),
-                          "value": np.concatenate([data.control, data.treatment])})
+    # A swarm places each point against all the others (cost grows with n squared) and past a few
+    # hundred points per arm it draws no clearer: above SWARM_POINTS an arm shows a seeded random
+    # subset, said on the figure; the mean +/- SD and the bootstrap always use every participant.
+    sample = np.random.default_rng(0)
+    shown = {}
+    for arm in arms:
+        values = getattr(data, arm)
+        if values.size > SWARM_POINTS:
+            values = values[np.sort(sample.choice(values.size, SWARM_POINTS, replace=False))]
+        shown[arm] = values
+    frame = pd.DataFrame({"arm": np.repeat(order, [shown["control"].size, shown["treatment"].size]),
+                          "value": np.concatenate([shown["control"], shown["treatment"]])})
 
     # y range: every value, each arm's mean +/- SD, and the difference's distribution and interval
     # placed on the control mean (so nothing drawn on the right axes is cut off)
@@ -229,7 +241,10 @@ def plot_estimation(data: EstimationData, plan: Plan, axes: tuple[Axes, Axes] | 
     left.set_xlim(-0.6, 1.6)
     left.set_xlabel("")
     left.set_ylabel(axis_label(spec.label, spec.unit))
-    left.set_title(f"Each participant at {data.visit}; mean \u00b1 SD beside each arm", fontsize=10)
+    subset = [arm for arm in arms if shown[arm].size < getattr(data, arm).size]
+    who = (f"A random {SWARM_POINTS:,} participants per arm" if subset else "Each participant")
+    everyone = " (of all)" if subset else ""
+    left.set_title(f"{who} at {data.visit}; mean \u00b1 SD{everyone} beside each arm", fontsize=10)
     left.spines[["top", "right"]].set_visible(False)
 
     # the difference axes: its zero at the control mean on the left

@@ -168,6 +168,16 @@ def test_run_contract_leaves_other_checks_to_pandera() -> None:
     assert run_contract(schema, pd.DataFrame({"b": [1]})) is None  # required column missing
 
 
+def test_a_column_without_checks_is_coerced_to_the_dtype_pandera_gives() -> None:
+    # pandera's str check accepts an object column, but its coercion still makes it str: an ADaM
+    # file's SEX read as object must come out typed as the CSV's does (found by the ADaM round trip)
+    schema = pa.DataFrameSchema({"sex": pa.Column(str, coerce=True, nullable=True)})
+    frame = pd.DataFrame({"sex": pd.Series(["F", None, "M"], dtype=object)})
+    fast = run_contract(schema, frame)
+    assert fast is not None and fast.cases.empty
+    pd.testing.assert_frame_equal(fast.frame, schema.validate(frame.copy()))
+
+
 # --- the measurement checks: against the previous implementation and plain pandera -------------
 
 measurement_rows = st.lists(

@@ -122,3 +122,22 @@ def test_the_run_writes_an_estimation_plot_per_outcome(small_trial, tmp_path):
     plan = small_trial(participants=SMALL_PARTICIPANTS + people, measurements=SMALL_MEASUREMENTS + values)
     out = run(plan, tmp_path / "out", render_report=False)
     assert sorted(p.name for p in (out / "figures").glob("estimation_*")) == ["estimation_pain.png", "estimation_pain.svg"]
+
+
+def test_a_large_arm_shows_a_seeded_subset_in_the_swarm_but_its_mean_and_sd_use_everyone():
+    rng = np.random.default_rng(3)
+    treatment, control = rng.normal(3.0, 1.0, 1_000), rng.normal(5.0, 1.0, 250)
+    data = estimation_data(_dataset(treatment, control), "pain", PLAN, seed=1, n_boot=200)
+    left, _ = plot_estimation(data, PLAN)
+    # the swarm: one collection per arm, control first; a capped arm shows exactly 300 points
+    sizes = [len(c.get_offsets()) for c in left.collections if len(c.get_offsets())]
+    assert sizes[:2] == [250, 300]
+    assert left.get_title().startswith("A random 300 participants per arm")
+    # the gapped mean +/- SD line of the treatment arm spans mean - SD to mean + SD of all 1,000
+    from matplotlib.collections import LineCollection
+
+    ends = [y for c in left.collections if isinstance(c, LineCollection)
+            for segment in c.get_segments() if np.allclose(segment[:, 0], 1.3) for y in segment[:, 1]]
+    assert np.isclose(min(ends), treatment.mean() - treatment.std(ddof=1))
+    assert np.isclose(max(ends), treatment.mean() + treatment.std(ddof=1))
+    plt.close(left.figure)

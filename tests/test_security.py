@@ -152,7 +152,7 @@ def test_report_escapes_and_lists_no_participant(hostile_run):
     html = (hostile_run / "report.html").read_text(encoding="utf-8")
     assert "alert(1)" not in html  # the hostile participant id: neither as markup nor as text (no listing)
     # the hostile site name is a category of Table 1: shown, as text only
-    assert HOSTILE_SITE not in html and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html
+    assert HOSTILE_SITE not in html and '&lt;img src=x onerror="alert(2)"&gt;' in html
     for pid in FORMULA_IDS + ["Q1", "Q7"]:
         assert f">{pid}<" not in html and f">{pid} " not in html
 

@@ -20,14 +20,10 @@ HTML and Word are the same rows formatted for pasting (rounding happens only the
 
 from __future__ import annotations
 
-import io
 import json
-import re
 import sys
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -42,233 +38,24 @@ from analysis.reporting import adverse_events as adverse
 from analysis.reporting import consort, nih, retention, table1
 from analysis.reporting.figures import WIDTH as FIGURE_WIDTH
 from analysis.reporting.figures import save_figure
-
-SEPARATOR = nih.SEPARATOR
-
+from analysis.reporting.tables.docx import render_docx
+from analysis.reporting.tables.frames import table_from_frame
+from analysis.reporting.tables.html import render_html
 
 # ----------------------------------------------------------------------------------------------
-# Rendering one table three ways
-
-# A cell is a number when it starts with one (counts, "43.5 (9.5)", "53/60", "88.3"), is the
-# suppression mark, or says a count was not recorded; a column of such cells is right-aligned.
-_NUMBER = re.compile(r"^(\*.*|[-−+]?\d.*|not recorded|target not declared)$")
-DOCX_EPOCH = datetime(2000, 1, 1)  # created/modified of every Word table: the same table, the same bytes
-ZIP_EPOCH = (2000, 1, 1, 0, 0, 0)
-
-
-def _header_rows(columns: list[str]) -> list[list[str]]:
-    """One header row, or two when column names carry ``"top | bottom"`` (the NIH layout)."""
-    if not any(SEPARATOR in c for c in columns):
-        return [columns]
-    top = [c.split(SEPARATOR)[0] if SEPARATOR in c else c for c in columns]
-    bottom = [c.split(SEPARATOR, 1)[1] if SEPARATOR in c else "" for c in columns]
-    return [top, bottom]
-
-
-def _cells(frame: pd.DataFrame) -> list[list[str]]:
-    return [["" if pd.isna(v) else str(v) for v in row] for row in frame.itertuples(index=False)]
-
-
-def number_columns(frame: pd.DataFrame) -> list[bool]:
-    """Per column: right-aligned (every non-empty cell a number, see ``_NUMBER``); the first column
-    (the row labels) never is."""
-    cells = _cells(frame)
-    out = []
-    for c in range(len(frame.columns)):
-        values = [row[c].strip() for row in cells if row[c].strip()]
-        out.append(c > 0 and bool(values) and all(_NUMBER.match(v) for v in values))
-    return out
+# Rendering one table three ways: the CSV as given; HTML and Word from the one table model
 
 
 def table_html(frame: pd.DataFrame, title: str, note: str = "") -> str:
-    """An HTML fragment (caption, two-level header when needed, escaped cells, numbers right-aligned)."""
-    headers = _header_rows([str(c) for c in frame.columns])
-    right = number_columns(frame)
-    parts = ['<table class="trialkit-table" border="1" style="border-collapse:collapse">', f"<caption>{escape(title)}</caption>", "<thead>"]
-    if len(headers) == 1:
-        parts.append("<tr>" + "".join(f"<th>{escape(c)}</th>" for c in headers[0]) + "</tr>")
-    else:
-        top, bottom = headers
-        cells, i = [], 0
-        while i < len(top):
-            j = i
-            while j + 1 < len(top) and bottom[i] and bottom[j + 1] and top[j + 1] == top[i]:
-                j += 1
-            span = j - i + 1
-            if bottom[i]:
-                cells.append(f'<th colspan="{span}">{escape(top[i])}</th>')
-            else:
-                cells.append(f'<th rowspan="2">{escape(top[i])}</th>')
-            i = j + 1
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("<tr>" + "".join(f"<th>{escape(b)}</th>" for b in bottom if b) + "</tr>")
-    parts.append("</thead><tbody>")
-    for row in _cells(frame):
-        parts.append("<tr>" + "".join(
-            (f'<td style="text-align:right;white-space:nowrap">{escape(v)}</td>' if right[c] else f"<td>{escape(v)}</td>")
-            for c, v in enumerate(row)) + "</tr>")
-    parts.append("</tbody></table>")
-    if note:
-        parts.append(f"<p class=\"trialkit-note\">{escape(note)}</p>")
-    return "\n".join(parts) + "\n"
+    """The display frame as an HTML fragment (great-tables): a two-level header when column names
+    carry ``"top | bottom"``, escaped cells, numbers right-aligned (:mod:`analysis.reporting.tables`)."""
+    return render_html(table_from_frame(frame, title, note))
 
 
 def table_docx(frame: pd.DataFrame, title: str, note: str = "") -> bytes:
-    """A Word document holding the table, as bytes, the same bytes for the same table.
-
-    Grid style, merged two-level header repeated on every page, numbers right-aligned, rows kept
-    on one page; column widths from the text (a header is never broken inside a word; a landscape
-    page when the table needs it); fixed core properties and zip entry times.
-    """
-    from docx import Document
-    from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Pt
-
-    document = Document()
-    style = document.styles["Normal"]
-    style.font.name = "Calibri"
-    style.font.size = Pt(FONT_PT)
-    document.add_paragraph(title, style="Heading 2")
-    headers = _header_rows([str(c) for c in frame.columns])
-    body = _cells(frame)
-    right = number_columns(frame)
-    table = document.add_table(rows=len(headers) + len(frame), cols=len(frame.columns))
-    table.style = "Table Grid"
-    table.alignment = WD_TABLE_ALIGNMENT.LEFT
-
-    def header_cell(cell, text: str, c: int) -> None:
-        cell.text = text
-        paragraph = cell.paragraphs[0]
-        paragraph.runs[0].bold = True
-        if right[c]:
-            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-
-    for r, header in enumerate(headers):
-        for c, text in enumerate(header):
-            header_cell(table.cell(r, c), text, c)
-    if len(headers) == 2:
-        top, bottom = headers
-        for c in range(len(top)):
-            if not bottom[c]:
-                header_cell(table.cell(0, c).merge(table.cell(1, c)), top[c], c)
-        c = 0
-        while c < len(top):
-            j = c
-            while j + 1 < len(top) and bottom[c] and bottom[j + 1] and top[j + 1] == top[c]:
-                j += 1
-            if j > c:
-                header_cell(table.cell(0, c).merge(table.cell(0, j)), top[c], c)
-            c = j + 1
-    for r, row in enumerate(body, start=len(headers)):
-        for c, value in enumerate(row):
-            cell = table.cell(r, c)
-            cell.text = value
-            if right[c]:
-                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    for r, row in enumerate(table.rows):
-        _row_properties(row, header=r < len(headers))
-    _fit_widths(document, table, column_widths(headers, body, right))
-    if note:
-        document.add_paragraph(note)
-    properties = document.core_properties
-    properties.author = properties.last_modified_by = "trialkit"
-    properties.title = title
-    properties.comments = ""
-    properties.revision = 1
-    properties.created = properties.modified = DOCX_EPOCH
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return _fixed_zip(buffer.getvalue())
-
-
-def _row_properties(row, header: bool) -> None:
-    """``cantSplit`` (a row stays on one page) and, for header rows, ``tblHeader`` (repeated)."""
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    properties = row._tr.get_or_add_trPr()
-    for name in ("w:cantSplit", "w:tblHeader") if header else ("w:cantSplit",):
-        element = OxmlElement(name)
-        element.set(qn("w:val"), "true")
-        properties.append(element)
-
-
-def _fixed_zip(data: bytes) -> bytes:
-    """The same .docx with every zip entry dated ``ZIP_EPOCH`` (python-docx stamps the save time)."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            info = zipfile.ZipInfo(item.filename, date_time=ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = item.external_attr
-            target.writestr(info, source.read(item.filename))
-    return out.getvalue()
-
-
-FONT_PT = 9
-# Average advance of a Calibri glyph, in inches per character at FONT_PT (bold ~7% wider), and the
-# cell's left + right margins in Word's Table Grid style (0.08 in each).
-CHAR_IN = 0.52 * FONT_PT / 72
-BOLD = 1.07
-CELL_PAD_IN = 0.16
-PORTRAIT_IN, LANDSCAPE_IN = 8.5 - 1.4, 11.0 - 1.4  # Letter, 0.7 in margins
-
-
-def column_widths(headers: list[list[str]], body: list[list[str]], right: list[bool]) -> list[tuple[float, float]]:
-    """Per column, (least, natural) width in inches.
-
-    Least: the longest word of any of its header cells (so a header wraps only between words)
-    and of its body cells, and for a number column its longest cell (numbers never wrap).
-    Natural: its longest cell on one line. A header spanning columns counts for none of them.
-    """
-    n = len(right)
-    spanned = [False] * n
-    if len(headers) == 2:
-        spanned = [bool(b) for b in headers[1]]
-    out = []
-    for c in range(n):
-        head = [h[c] for r, h in enumerate(headers) if not (r == 0 and spanned[c])]
-        cells = [row[c] for row in body]
-        head_word = max((len(w) for h in head for w in h.split()), default=0) * BOLD
-        head_line = max((len(h) for h in head), default=0) * BOLD
-        cell_word = max((len(w) for v in cells for w in v.split()), default=0)
-        cell_line = max((len(v) for v in cells), default=0)
-        least = max(head_word, cell_line if right[c] else cell_word)
-        natural = max(head_line, cell_line, least)
-        out.append((least * CHAR_IN + CELL_PAD_IN, natural * CHAR_IN + CELL_PAD_IN))
-    return out
-
-
-def _fit_widths(document, table, widths: list[tuple[float, float]]) -> None:
-    """Fixed column widths between each column's least and natural width; landscape when the least
-    widths do not fit a portrait page. The space above the least widths goes to the columns in
-    proportion to what they lack of their natural width."""
-    from docx.enum.section import WD_ORIENT
-    from docx.shared import Inches
-
-    section = document.sections[0]
-    section.left_margin = section.right_margin = Inches(0.7)
-    least = sum(w for w, _ in widths)
-    natural = sum(w for _, w in widths)
-    usable = PORTRAIT_IN
-    if least > PORTRAIT_IN or (natural > PORTRAIT_IN and len(widths) > 5):
-        section.orientation = WD_ORIENT.LANDSCAPE
-        section.page_width, section.page_height = Inches(11), Inches(8.5)
-        usable = LANDSCAPE_IN
-    room = max(usable - least, 0.0)
-    lacking = natural - least
-    share = min(room / lacking, 1.0) if lacking > 0 else 0.0
-    final = [Inches(round(w + share * (n - w), 3)) for w, n in widths]
-    table.autofit = False  # <w:tblLayout w:type="fixed"/>: Word keeps the widths below
-    for column, width in zip(table.columns, final, strict=True):
-        column.width = width
-    for row in table.rows:
-        at = 0
-        for tc in row._tr.tc_lst:  # a merged cell spans grid columns: its width is their sum
-            tc.width = sum(final[at:at + tc.grid_span])
-            at += tc.grid_span
+    """The display frame as a Word document, the same cells as :func:`table_html` and the same
+    bytes for the same table (:func:`analysis.reporting.tables.docx.render_docx`)."""
+    return render_docx([table_from_frame(frame, title, note)])
 
 
 def _write_shown(frame: pd.DataFrame, directory: Path, stem: str, title: str, note: str = "") -> list[Path]:

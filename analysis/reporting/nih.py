@@ -24,9 +24,9 @@ import pandas as pd
 
 from analysis.core.errors import DataError, UsageError, failure
 from analysis.plan import AgeGroup, NihMapping
+from analysis.reporting.tables.frames import SEPARATOR  # "top | bottom": a column under a spanner
 
 TOTAL = "Total"
-SEPARATOR = " | "
 DEFAULT_AGE_GROUPS = (
     AgeGroup(label="<18 years", low=0, high=18),
     AgeGroup(label="18-64 years", low=18, high=65),

@@ -127,7 +127,7 @@ def test_grant_report_screening_counts_in_the_consort_box(tmp_path):
     from docx import Document
 
     cells = [[c.text for c in row.cells] for row in Document(out / "tables" / "consort_counts.docx").tables[0].rows]
-    assert ["Assessed for eligibility", "", "", "135"] in cells and ["  - declined", "", "", "5"] in cells
+    assert ["Assessed for eligibility", "", "", "135"] in cells and ["\u00a0\u00a0- declined", "", "", "5"] in cells
 
 
 def test_grant_report_screening_that_does_not_add_up_is_a_plan_error(tmp_path, capsys):

@@ -53,19 +53,65 @@ def _write(cell, text: str, align: str, bold: bool = False, size: float = 8.5) -
             run.add_break()
 
 
-def _widths(table: Table, usable: int) -> list[int]:
-    """Column widths (EMU) in proportion to what each column must hold without breaking a word."""
-    need = []
-    for c in table.columns:
-        header_word = max((len(w) for w in c.label.replace("\n", " ").split()), default=1)
-        spanner_words = [max((len(w) for w in s.label.replace("\n", " ").split()), default=1) / len(s.keys)
-                         for s in table.spanners if c.key in s.keys]
-        longest = max((len(row.cells.get(c.key, "")) for row in table.rows), default=1)
-        # a long free-text cell (a label) may wrap at spaces; numbers may not
-        body = min(longest, 34) if c.align == "left" else longest
-        need.append(max(header_word, body, *spanner_words, 3) + 2)
-    total = sum(need)
-    return [int(usable * n / total) for n in need]
+FONT_PT = 8.5  # body and header cells
+# Average advance of a Calibri glyph in inches per character at FONT_PT (bold about 7% wider),
+# and a cell's left + right margins in Word's Table Grid style (0.08 in each).
+CHAR_IN = 0.52 * FONT_PT / 72
+BOLD = 1.07
+CELL_PAD_IN = 0.16
+MARGIN_IN = 0.7
+PORTRAIT_IN, LANDSCAPE_IN = 8.5 - 2 * MARGIN_IN, 11.0 - 2 * MARGIN_IN  # Letter
+
+
+def column_widths(table: Table) -> list[tuple[float, float]]:
+    """Per column, (least, natural) width in inches.
+
+    Least: the longest word of its header (so a header wraps only between words) and of its body
+    cells, and for a right-aligned (number) column its longest cell (numbers never wrap).
+    Natural: its longest header line or cell on one line. A spanner counts for none of its columns.
+
+    Examples
+    --------
+    >>> from analysis.reporting.tables.model import Column, Row, Table
+    >>> t = Table("T", (Column("a", "Label", "left"), Column("b", "Unknown/Not Reported")),
+    ...           (Row({"a": "Mean (SD)", "b": "43.5 (9.5)"}),))
+    >>> least, natural = column_widths(t)[1]
+    >>> round((least - CELL_PAD_IN) / CHAR_IN, 2), round((natural - CELL_PAD_IN) / CHAR_IN, 2)
+    (11.77, 21.4)
+    """
+    out = []
+    for column in table.columns:
+        lines = column.label.split("\n")
+        cells = [row.cells.get(column.key, "") for row in table.rows]
+        head_word = max((len(w) for line in lines for w in line.split()), default=0) * BOLD
+        head_line = max((len(line) for line in lines), default=0) * BOLD
+        cell_word = max((len(w) for v in cells for w in v.split()), default=0)
+        cell_line = max((len(v) for v in cells), default=0)
+        least = max(head_word, cell_line if column.align == "right" else cell_word, 3)
+        natural = max(head_line, cell_line, least)
+        out.append((least * CHAR_IN + CELL_PAD_IN, natural * CHAR_IN + CELL_PAD_IN))
+    return out
+
+
+def needs_landscape(tables: Sequence[Table]) -> bool:
+    """A landscape page when some table's least widths do not fit a portrait page, or its natural
+    widths do not and it has more than five columns."""
+    for table in tables:
+        widths = column_widths(table)
+        least, natural = sum(w for w, _ in widths), sum(n for _, n in widths)
+        if least > PORTRAIT_IN or (natural > PORTRAIT_IN and len(widths) > 5):
+            return True
+    return False
+
+
+def _fitted_widths(table: Table, usable_in: float) -> list[float]:
+    """Widths (inches) between each column's least and natural width: the room above the least
+    widths goes to the columns in proportion to what they lack of their natural width."""
+    widths = column_widths(table)
+    least = sum(w for w, _ in widths)
+    lacking = sum(n for _, n in widths) - least
+    share = min(max(usable_in - least, 0.0) / lacking, 1.0) if lacking > 0 else 0.0
+    return [round(w + share * (n - w), 3) for w, n in widths]
 
 
 def _add_table(document, table: Table) -> None:
@@ -103,6 +149,7 @@ def _add_table(document, table: Table) -> None:
             _write(word.cell(0, c), column.label, column.align, bold=True)
     for r in range(header_rows):
         _repeat_as_header(word.rows[r])
+        _keep_row_together(word.rows[r])
     group = None
     for row in table.rows:
         if row.group and row.group != group:
@@ -115,11 +162,18 @@ def _add_table(document, table: Table) -> None:
         for c, column in enumerate(table.columns):
             _write(cells[c], row.cells.get(column.key, ""), column.align)
         _keep_row_together(word.rows[-1])
+    from docx.shared import Inches
+
     section = document.sections[-1]
-    widths = _widths(table, section.page_width - section.left_margin - section.right_margin)
+    usable = (section.page_width - section.left_margin - section.right_margin) / 914400  # EMU per inch
+    widths = [Inches(w) for w in _fitted_widths(table, usable)]
+    for column, width in zip(word.columns, widths, strict=True):
+        column.width = width
     for r in word.rows:
-        for c, cell in enumerate(r.cells):
-            cell.width = widths[c]
+        at = 0
+        for tc in r._tr.tc_lst:  # a merged cell spans grid columns: its width is their sum
+            tc.width = sum(widths[at:at + tc.grid_span])
+            at += tc.grid_span
     for note in table.footnotes + table.source_notes:
         paragraph = document.add_paragraph()
         paragraph.paragraph_format.space_after = Pt(0)
@@ -170,11 +224,11 @@ def render_docx(tables: Sequence[Table], title: str = "", landscape: bool | None
     style.font.size = Pt(9)
     section = document.sections[0]
     if landscape is None:
-        landscape = any(len(t.columns) > 5 for t in tables)
+        landscape = needs_landscape(tables)
     if landscape:
         section.orientation = WD_ORIENT.LANDSCAPE
         section.page_width, section.page_height = section.page_height, section.page_width
-    section.left_margin = section.right_margin = Inches(0.7)
+    section.left_margin = section.right_margin = Inches(MARGIN_IN)
     if title:
         document.add_paragraph(title, style="Heading 1")
     for table in tables:

@@ -141,3 +141,23 @@ def test_a_large_arm_shows_a_seeded_subset_in_the_swarm_but_its_mean_and_sd_use_
     assert np.isclose(min(ends), treatment.mean() - treatment.std(ddof=1))
     assert np.isclose(max(ends), treatment.mean() + treatment.std(ddof=1))
     plt.close(left.figure)
+
+
+def test_the_exact_leave_one_out_equals_the_direct_jackknife():
+    from analysis.reporting.estimation import _mean_difference
+    from analysis.stats.effects import bootstrap
+
+    rng = np.random.default_rng(5)
+    t, c = rng.normal(3.0, 1.0, 40), rng.normal(5.0, 2.0, 31)
+    # the direct jackknife by hand: every value left out in turn, treatment first
+    direct = [np.delete(t, i).mean() - c.mean() for i in range(t.size)]
+    direct += [t.mean() - np.delete(c, i).mean() for i in range(c.size)]
+    exact = np.concatenate([_mean_difference.leave_one_out(g, [t, c]) for g in (0, 1)])
+    assert np.allclose(exact, direct, rtol=1e-12, atol=1e-12)
+    # and jackknife_values takes it once the direct way would gather too much
+    limit = bootstrap.JACKKNIFE_DIRECT_ELEMENTS
+    try:
+        bootstrap.JACKKNIFE_DIRECT_ELEMENTS = 10
+        assert np.allclose(bootstrap.jackknife_values([t, c], _mean_difference), direct, rtol=1e-12, atol=1e-12)
+    finally:
+        bootstrap.JACKKNIFE_DIRECT_ELEMENTS = limit

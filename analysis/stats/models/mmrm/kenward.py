@@ -12,7 +12,8 @@ asymptotic covariance of :math:`\\hat\\phi` (inverse observed REML information, 
     \\Phi_A = \\Phi + 2\\Phi\\Big[\\sum_{ij} W_{ij}(Q_{ij} - P_i\\Phi P_j - \\tfrac14 R_{ij})\\Big]\\Phi
 
 and for one contrast l the denominator df m of their F approximation with q = 1. ``linear``
-drops the :math:`R_{ij}` term (SAS ``DDFM=KR(FIRSTORDER)``). The parameters :math:`\\phi` are
+drops the :math:`R_{ij}` term, as SAS ``DDFM=KR(LINEAR)`` and R mmrm's ``Kenward-Roger-Linear``
+do (checked against SAS's KR(LINEAR) output: tests/stats/models/test_mmrm_sas_kr.py). The parameters :math:`\\phi` are
 SAS's: covariances for UN, CS and TOEP (linear: R = 0), variances and correlations for CSH,
 ARH(1), TOEPH, ANTE(1), variance and correlation for AR(1), variance and range for SP(EXP).
 """

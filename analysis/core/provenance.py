@@ -68,16 +68,33 @@ def build_manifest(
         for extra in raw.inputs:
             inputs.append({"role": f"{raw.label} (supporting file)", "path": str(extra),
                            "sha256": sha256_file(extra), "bytes": extra.stat().st_size})
+    return manifest_record(trial.loaded, inputs, seed, started, timings, written, root, command)
+
+
+def manifest_record(
+    loaded,
+    inputs: list[dict],
+    seed: int,
+    started: datetime,
+    timings: dict[str, float],
+    written: list[Path],
+    root: Path,
+    command: list[str] | None,
+    **extra: object,
+) -> dict:
+    """The manifest of a run of the plan ``loaded`` (a ``LoadedPlan``) that read ``inputs`` and
+    wrote ``written`` under ``root``; ``extra`` entries (e.g. the engine) follow the plan's."""
     files = [
         {"path": str(path.relative_to(root)), "sha256": sha256_file(path), "bytes": path.stat().st_size}
         for path in sorted(set(written))
     ]
     return {
         "trialkit_version": metadata.version("trialkit"),
-        "study": {"id": trial.plan.study.id, "title": trial.plan.study.title, "simulated": trial.plan.study.simulated},
+        "study": {"id": loaded.plan.study.id, "title": loaded.plan.study.title, "simulated": loaded.plan.study.simulated},
         "command": command if command is not None else sys.argv,
         "working_directory": os.getcwd(),  # relative paths in the command are relative to this
-        "plan": {"path": str(trial.loaded.path), "sha256": trial.loaded.sha256},
+        "plan": {"path": str(loaded.path), "sha256": loaded.sha256},
+        **extra,
         "inputs": inputs,
         "seed": seed,
         "render_report": any(path.name == "report.html" for path in written),

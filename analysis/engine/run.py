@@ -13,14 +13,10 @@ statistics, reduced on the cluster and finished on the client (:mod:`analysis.en
 from __future__ import annotations
 
 import json
-import os
-import platform
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +24,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.core.errors import ModelError
-from analysis.core.notices import manifest_notices
 from analysis.core.output import staged_directory, write_table, write_text
-from analysis.core.provenance import package_versions, sha256_file
+from analysis.core.provenance import manifest_record, sha256_file
 from analysis.core.tidy import contrast_label, tidy_frame
 from analysis.engine.cluster import ClusterInfo, connect
 from analysis.engine.moments import merge_all, merge_keyed
@@ -337,25 +332,8 @@ def run_dask(
 
 def _manifest(loaded, files, rows, seed, started, timings, written, root, command, info: ClusterInfo,
               partitions: int) -> dict:
-    return {
-        "trialkit_version": metadata.version("trialkit"),
-        "study": {"id": loaded.plan.study.id, "title": loaded.plan.study.title, "simulated": loaded.plan.study.simulated},
-        "command": command if command is not None else sys.argv,
-        "working_directory": os.getcwd(),
-        "plan": {"path": str(loaded.path), "sha256": loaded.sha256},
-        "engine": {"name": "dask", "scheduler": info.address, "cluster": info.kind, "workers": info.workers,
-                   "partitions": partitions, "not_computed": list(NOT_COMPUTED)},
-        "inputs": [{"role": "data", "path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size,
-                    "rows": rows.get(p)} for p in files],
-        "seed": seed,
-        "render_report": False,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": package_versions(),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "timings_seconds": timings,
-        "files": [{"path": str(p.relative_to(root)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-                  for p in sorted(set(written))],
-        "warnings": manifest_notices(),
-    }
+    inputs = [{"role": "data", "path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size,
+               "rows": rows.get(p)} for p in files]
+    engine = {"name": "dask", "scheduler": info.address, "cluster": info.kind, "workers": info.workers,
+              "partitions": partitions, "not_computed": list(NOT_COMPUTED)}
+    return manifest_record(loaded, inputs, seed, started, timings, written, root, command, engine=engine)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.plan import Plan
-from analysis.reporting.xpt import atomic_file, write_xpt_stream
+from analysis.reporting.xpt import write_xpt_stream, xpt_chunks
 from analysis.sources.adam import ADSL_VARIABLES, LOST, paramcd_codes
 
 LABELS = {
@@ -188,7 +188,7 @@ def write_adam(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, ou
 
 def write_adam_files(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Plan, folder: Path) -> list[Path]:
     """Write ``adsl.xpt``, ``adsl.csv``, ``adbds.xpt`` and ``adbds.csv`` into ``folder`` itself."""
-    from analysis.core.output import write_table
+    from analysis.core.output import write_bytes, write_table
 
     folder = Path(folder)
     written = []
@@ -197,9 +197,9 @@ def write_adam_files(dataset: pd.DataFrame, participants: pd.DataFrame, plan: Pl
         ("ADBDS", adam_bds(dataset, participants, plan), "Analysis Dataset (BDS)"),
     ):
         _check_xpt_names(frame, name, label)
-        with atomic_file(folder / f"{name.lower()}.xpt") as handle:  # streamed: no copy of the file in memory
-            write_xpt_stream(frame, handle, name, label, LABELS, date_columns=("RANDDT",))
-        written.append(folder / f"{name.lower()}.xpt")
+        # streamed: no copy of the file in memory
+        chunks = xpt_chunks(frame, name, label, LABELS, date_columns=("RANDDT",))
+        written.append(write_bytes(folder / f"{name.lower()}.xpt", chunks))
         text = frame.copy()
         if "RANDDT" in text:
             text["RANDDT"] = [d.isoformat() if d is not None else "" for d in text["RANDDT"]]

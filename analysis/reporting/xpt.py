@@ -16,8 +16,6 @@ written by pyreadstat as before.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -175,9 +173,10 @@ def _blocks(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[dict[str, str],
     return {c: t[2] for c, t in tables.items()}, generate()
 
 
-def write_xpt_stream(frame: pd.DataFrame, handle: BinaryIO, name: str, label: str, column_labels: dict[str, str],
-                     date_columns: tuple[str, ...] = ()) -> None:
-    """Write ``frame`` as an XPT version 5 file into ``handle``, a block of rows at a time.
+def xpt_chunks(frame: pd.DataFrame, name: str, label: str, column_labels: dict[str, str],
+               date_columns: tuple[str, ...] = ()) -> Iterator[bytes]:
+    """``frame`` as an XPT version 5 file, a block of rows at a time (for
+    :func:`analysis.core.output.write_bytes`, which writes it atomically without the whole file in memory).
 
     The bytes are those of ``pyreadstat.write_xport(frame, ..., file_format_version=5)`` with the
     header's time stamps set to ``01JAN70:00:00:00``; ``date_columns`` (``datetime.date`` values)
@@ -191,10 +190,16 @@ def write_xpt_stream(frame: pd.DataFrame, handle: BinaryIO, name: str, label: st
         widest, blocks = _blocks(frame, kinds)
         header = _header(frame, kinds, widest, **options)
     except _NotCovered:
-        handle.write(_pyreadstat_bytes(frame, options))
+        yield _pyreadstat_bytes(frame, options)
         return
-    handle.write(header)
-    for chunk in blocks:
+    yield header
+    yield from blocks
+
+
+def write_xpt_stream(frame: pd.DataFrame, handle: BinaryIO, name: str, label: str, column_labels: dict[str, str],
+                     date_columns: tuple[str, ...] = ()) -> None:
+    """Write :func:`xpt_chunks` of ``frame`` into an open binary ``handle``."""
+    for chunk in xpt_chunks(frame, name, label, column_labels, date_columns):
         handle.write(chunk)
 
 
@@ -211,28 +216,3 @@ def _pyreadstat_bytes(frame: pd.DataFrame, options: dict) -> bytes:
         data = target.read_bytes()
     end = data.find(_OBS_HEADER)
     return _XPT_STAMP.sub(b"01JAN70:00:00:00", data[:end]) + data[end:]
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A file written through a temporary file beside ``path`` and renamed onto it when complete."""
-    from analysis.core.filesystem import reported_as
-    from analysis.core.output import make_directory
-
-    path = Path(path)
-    make_directory(path.parent)
-    with reported_as("write to", path):
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                mask = os.umask(0)
-                os.umask(mask)
-                os.fchmod(handle.fileno(), 0o666 & ~mask)  # mkstemp creates 0600
-                yield handle
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise

@@ -1,10 +1,10 @@
 """The factorised checks (analysis/checks/columnar.py and the measurement checks built on them)
 give the verdicts of the row-by-row checks they replace.
 
-Three independent references: pandas' own ``factorize``/``duplicated``/``isin`` for the
-primitives; the previous row-by-row implementation (``tests/checks/legacy_contracts.py``, a
-verbatim copy) for the exact failure lists, their order, value types and the typed frames; and
-the same checks written as plain pandera schemas (``analysis.checks.plain``), run by pandera.
+Independent references: pandas' own ``factorize``/``duplicated``/``isin`` for the primitives;
+pandera's own lazy validation (the fallback path) for the contract's failure lists, value types
+and typed frames; the same checks written as plain pandera schemas (``analysis.checks.plain``),
+run by pandera, for the measurement failures; and failures listed by hand.
 Frames come from hypothesis with planted failures of every rule.
 """
 
@@ -27,7 +27,6 @@ from analysis.checks.plain import plain_measurement_failures
 from analysis.core.errors import FAILURE_COLUMNS
 from analysis.plan.documents import parse_plan
 from analysis.sources.files import RawTable
-from tests.checks import legacy_contracts as legacy
 
 PLAN = parse_plan("""\
 study: {id: t, title: T}
@@ -123,7 +122,7 @@ def test_positions_of_participants_listed_in_order() -> None:
 # --- the contract: run_contract against pandera ------------------------------------------------
 
 def _pandera_rows(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
-    return legacy._pandera_failures(schema, frame, "f", lambda i: i, lambda _i, c: c)
+    return contracts._pandera_failures(schema, frame, "f", lambda i: i, lambda _i, c: c)
 
 
 def _fast_rows(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -197,17 +196,6 @@ def _frames(rows: list, dtype: object, grouped: bool, listed: list) -> tuple[pd.
     return long, participants
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(measurement_rows, st.sampled_from(["str", object]), st.booleans(),
-       st.lists(st.sampled_from(["P1", "P2", "P3", "P4"]), min_size=1, max_size=5, unique=True))
-def test_measurements_give_the_previous_failures_in_order(rows: list, dtype: object, grouped: bool, listed: list) -> None:
-    long, participants = _frames(rows, dtype, grouped, listed)
-    expected_typed, expected = legacy.validate_measurements(RAW, long, PLAN, participants, "participants.csv")
-    typed, found = contracts.validate_measurements(RAW, long, PLAN, participants, "participants.csv")
-    _same(found, expected)
-    pd.testing.assert_frame_equal(typed, expected_typed)
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(measurement_rows, st.sampled_from(["str", object]), st.booleans(),
        st.lists(st.sampled_from(["P1", "P2", "P3", "P4"]), min_size=1, max_size=5, unique=True))
@@ -271,6 +259,3 @@ def test_typed_values_are_floats(values: list) -> None:
         (5, "one row per participant x outcome x visit"),
         (2, "must have a baseline ('base') row for function in measurements.csv"),
     ]
-    expected_typed, expected = legacy.validate_measurements(RAW, long, PLAN, participants, "participants.csv")
-    _same(found, expected)
-    pd.testing.assert_frame_equal(typed, expected_typed)

@@ -132,9 +132,10 @@ def estimation_data(dataset: pd.DataFrame, outcome: str, plan: Plan, *, seed: in
         return EstimationData(outcome, visit, treatment, control, None, np.empty(0))
     n_boot = int(n_boot or plan.analysis.n_boot)
     samples = [treatment, control]
-    result = bootstrap_ci(samples, _mean_difference, n_boot=n_boot, seed=int(seed), ci_level=plan.analysis.ci_level, method="bca")
-    # the same samples, statistic and seed: the very replicates bootstrap_ci drew its interval from
+    # drawn once: the distribution shown is the one the interval comes from
     replicates = bootstrap_distribution(samples, _mean_difference, n_boot=n_boot, seed=int(seed))
+    result = bootstrap_ci(samples, _mean_difference, n_boot=n_boot, seed=int(seed), ci_level=plan.analysis.ci_level,
+                          method="bca", replicates=replicates)
     return EstimationData(outcome, visit, treatment, control, result, replicates)
 
 

@@ -213,6 +213,7 @@ def bootstrap_ci(
     seed: int,
     ci_level: float = 0.95,
     method: str = "bca",
+    replicates: np.ndarray | None = None,
 ) -> BootstrapResult:
     """Stratified bootstrap confidence interval, percentile or BCa (Efron 1987).
 
@@ -233,6 +234,9 @@ def bootstrap_ci(
         Confidence level in (0, 1).
     method
         ``"bca"`` (default) or ``"percentile"``.
+    replicates
+        The replicates ``bootstrap_distribution(samples, statistic, n_boot=n_boot, seed=seed)``
+        returns, when the caller has them already (an estimation plot draws them): not drawn again.
 
     Returns
     -------
@@ -261,7 +265,12 @@ def bootstrap_ci(
             ci_low=np.nan, ci_high=np.nan, std_error=np.nan, **(common | {"estimate": np.nan}),
             note="the statistic is undefined for the observed samples; no bootstrap",
         )
-    boot = bootstrap_distribution(arrays, statistic, n_boot=n_boot, seed=seed)
+    if replicates is None:
+        boot = bootstrap_distribution(arrays, statistic, n_boot=n_boot, seed=seed)
+    else:
+        boot = np.asarray(replicates, dtype=float)
+        if boot.shape != (n_boot,):
+            raise UsageError(f"replicates must hold the n_boot = {n_boot} replicates, not shape {boot.shape}")
     finite = np.isfinite(boot)
     if not finite.all():
         return BootstrapResult(

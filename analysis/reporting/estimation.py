@@ -33,7 +33,7 @@ from analysis.plan import Plan  # noqa: E402
 from analysis.reporting.figures import ARM_COLOURS, WIDTH, axis_label, outcome_order, save_figure  # noqa: E402
 from analysis.stats.effects.bootstrap import BootstrapResult, bootstrap_ci, bootstrap_distribution  # noqa: E402
 
-SWARM_POINTS = 300  # per arm: a swarm of more draws no clearer, and placing it costs n squared
+SWARM_POINTS = 200  # per arm: a swarm of more draws no clearer, and placing it costs n squared
 
 
 def _mean_difference(treatment: np.ndarray, control: np.ndarray) -> np.ndarray:

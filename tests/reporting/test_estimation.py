@@ -129,10 +129,12 @@ def test_a_large_arm_shows_a_seeded_subset_in_the_swarm_but_its_mean_and_sd_use_
     treatment, control = rng.normal(3.0, 1.0, 1_000), rng.normal(5.0, 1.0, 250)
     data = estimation_data(_dataset(treatment, control), "pain", PLAN, seed=1, n_boot=200)
     left, _ = plot_estimation(data, PLAN)
-    # the swarm: one collection per arm, control first; a capped arm shows exactly 300 points
+    # the swarm: one collection per arm, control first; a capped arm shows exactly SWARM_POINTS
+    from analysis.reporting.estimation import SWARM_POINTS
+
     sizes = [len(c.get_offsets()) for c in left.collections if len(c.get_offsets())]
-    assert sizes[:2] == [250, 300]
-    assert left.get_title().startswith("A random 300 participants per arm")
+    assert SWARM_POINTS == 200 and sizes[:2] == [200, 200]
+    assert left.get_title().startswith("A random 200 participants per arm")
     # the gapped mean +/- SD line of the treatment arm spans mean - SD to mean + SD of all 1,000
     from matplotlib.collections import LineCollection
 

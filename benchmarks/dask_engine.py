@@ -124,6 +124,7 @@ def pandas_tables(plan_path: Path) -> None:
     from analysis.stats.describe import describe
     from analysis.stats.effects.between_arm import mean_difference
     from analysis.stats.models.ancova import ancova
+    from analysis.stats.models.plan_models import fit_plan_mmrm
 
     trial = load_trial(plan_path)
     plan = trial.plan
@@ -135,6 +136,8 @@ def pandas_tables(plan_path: Path) -> None:
         mean_difference(len(t), t.mean(), t.std(), len(c), c.mean(), c.std())
         ancova(trial.dataset, outcome=outcome.name, visit=plan.visits.primary, covariates=list(plan.covariates),
                participants=trial.participants, robust=True)
+        # the dask engine fits the plan's MMRM too: like for like
+        fit_plan_mmrm(trial.dataset, plan, outcome.name, list(plan.covariates), trial.participants)
 
 
 def main() -> None:

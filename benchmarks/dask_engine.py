@@ -5,10 +5,11 @@ as a directory of Parquet files (``--partitions`` files; participants in contigu
 one's measurements in the file of the same position), then times
 
 * the dask engine (``run_dask``: read, validate, derive per partition on a local cluster of 2
-  worker processes; descriptives, between-arm effects and the ANCOVA from sufficient statistics),
+  worker processes; descriptives, between-arm effects, the ANCOVA and the MMRM from sufficient
+  statistics),
   including the cluster's start-up;
 * the pandas engine's same tables on the same data read as one Parquet file (``load_trial``,
-  ``describe``, the between-arm effect sizes, ``ancova``), in this process.
+  ``describe``, the between-arm effect sizes, ``ancova``, the plan's MMRM), in this process.
 
 Peak memory is the largest resident set of this process and all its descendants (the workers),
 sampled every 0.2 s. The dask run includes the bootstrap of Hedges' g at the plan's smallest ``n_boot`` (100), on the gathered values; the pandas side times the same tables without it. On a shared 2-core machine

@@ -134,3 +134,17 @@ def test_figures_primary_outcome_first_and_only_those_that_exist(tmp_path):
     assert [p.name for p in out.outcome_figures("trajectory", "primary")] == []
     assert "SIMULATED DATA" not in out.title_block_html("2026-01-01")
     assert "href='#appendix'" in out.title_block_html("2026-01-01")
+
+
+@pytest.mark.slow
+def test_a_run_with_its_report_verifies(tmp_path):
+    # verify reruns without the report: report.html and report_tables.docx are not compared,
+    # everything else must be byte-identical
+    from analysis.pipeline import run, verify
+
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    (tmp_path / "trial.csv").write_text(TRIAL)
+    out = run(tmp_path / "plan.yaml", tmp_path / "out", render_report=True)
+    assert (out / "report_tables.docx").is_file()
+    check = verify(out / "manifest.json")
+    assert check.identical and check.differing_files == [], check.differing_files

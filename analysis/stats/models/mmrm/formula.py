@@ -6,7 +6,9 @@ missingness patterns per covariance group, and emmeans' reference grid.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import itertools
 import math
 import re
@@ -73,54 +75,109 @@ class FormulaProblem:
     parsed: _Formula
     problem: Problem
     covariance: Covariance
-    frame: pd.DataFrame  # the rows used, sorted by subject and time, factors as categoricals
     model_spec: object  # formulaic ModelSpec of the fixed effects
     factors: dict[str, list[str]]  # factor variable -> levels (first = reference)
     numeric: dict[str, float]  # numeric variable -> mean over the rows used
     between: np.ndarray  # per fixed-effect column: True when constant within every subject
     n_dropped: int
+    # emmeans' reference grid when it was materialised with the data (see _grid_codes)
+    grid_codes: np.ndarray | None = None
+    grid_matrix: np.ndarray | None = None
 
 
-def _levels(values: pd.Series, given: Sequence[str] | None, reference: str | None) -> list[str]:
-    present = [str(v) for v in pd.unique(values.dropna().astype(str))]
+@functools.lru_cache(maxsize=64)
+def _fixed_formula(text: str):
+    import formulaic
+
+    try:
+        return formulaic.Formula(text)
+    except Exception as error:  # formulaic's parse errors
+        raise UsageError(f"cannot read the fixed effects {text!r}: {error}") from None
+
+
+def _required_variables(formula, columns: pd.Index) -> list[str]:
+    """The data columns the fixed effects use: formulaic's ``required_variables`` plus the
+    columns named inside a transform, which formulaic 1.2 leaves out for stateful ones such as
+    ``center(x)`` (fixed upstream by formulaic pull request 268)."""
+    from formulaic.parser.types import Factor
+
+    names = {str(name) for name in formula.required_variables}
+    for term in formula:
+        for factor in term.factors:
+            if factor.eval_method != Factor.EvalMethod.PYTHON:
+                continue
+            try:
+                tree = ast.parse(factor.expr, mode="eval")
+            except SyntaxError:  # formulaic's own quoting; formulaic reports it when evaluating
+                continue
+            names |= {node.id for node in ast.walk(tree)
+                      if isinstance(node, ast.Name) and node.id in columns}
+    return sorted(names)
+
+
+def _lookup_only(formula) -> bool:
+    """True when every factor of the formula is a column or a literal: its model matrix is then
+    row by row a function of that row alone (no stateful transform such as ``center(x)`` learns
+    from the rows), so other rows can be materialised with the data."""
+    from formulaic.parser.types import Factor
+
+    allowed = {Factor.EvalMethod.LOOKUP, Factor.EvalMethod.LITERAL}
+    try:
+        return all(factor.eval_method in allowed for term in formula for factor in term.factors)
+    except (TypeError, AttributeError):  # a structured formula
+        return False
+
+
+def _factor_codes(values: pd.Series, given: Sequence[str] | None, reference: str | None,
+                  ) -> tuple[list[str], np.ndarray]:
+    """The levels of a factor (as text: the given order, else a categorical's categories, else
+    sorted; ``reference`` first) and each row's level code; labels are compared as text, so
+    1 and "1" are one level."""
+    raw_codes, uniques = pd.factorize(values)
+    text = [str(value) for value in uniques]
+    present = set(text)
     if given is not None:
         order = [str(v) for v in given]
-        unknown = sorted(set(present) - set(order))
+        unknown = sorted(present - set(order))
         if unknown:
             raise UsageError(f"values {unknown} are missing from the given order {order}.")
-        levels = [v for v in order if v in set(present)]
+        levels = [v for v in order if v in present]
     elif isinstance(values.dtype, pd.CategoricalDtype):
-        levels = [str(v) for v in values.cat.categories if str(v) in set(present)]
+        levels = [str(v) for v in values.cat.categories if str(v) in present]
     else:
         levels = sorted(present)
     if reference is not None and reference in levels:
         levels = [reference] + [v for v in levels if v != reference]
-    return levels
+    index = {level: k for k, level in enumerate(levels)}
+    lookup = np.array([index[t] for t in text] + [-1], dtype=np.int64)  # -1: a missing value
+    return levels, lookup[raw_codes]
 
 
-def _categorical(values: pd.Series, levels: list[str]) -> pd.Categorical:
-    """``pd.Categorical(values.astype(str), categories=levels)``, from codes found by comparing
-    the labels (much faster than pandas' own lookup for a few levels)."""
-    text = values.astype(str).to_numpy(object)
-    codes = np.full(text.size, -1, dtype=np.int64)
-    for k, level in enumerate(levels):
-        codes[text == level] = k
-    return pd.Categorical.from_codes(codes, categories=levels)
+def _levels(values: pd.Series, given: Sequence[str] | None, reference: str | None) -> list[str]:
+    return _factor_codes(values, given, reference)[0]
+
+
+def _grid_codes(factors: dict[str, list[str]]) -> np.ndarray:
+    """Every level combination of the factors (last factor fastest), as level codes."""
+    sizes = [len(levels) for levels in factors.values()]
+    return np.array(list(itertools.product(*(range(k) for k in sizes))),
+                    dtype=np.int64).reshape(math.prod(sizes), len(sizes))
 
 
 def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
                            visit_order: Sequence[str] | None, reference: str | None,
-                           ) -> FormulaProblem:
+                           emmeans_grid: bool = False) -> FormulaProblem:
+    """The fitting problem of an R ``mmrm`` formula on ``data``: rows with the response and every
+    variable (the others counted in ``n_dropped``), sorted by subject label then time, the
+    fixed-effects design from formulaic, and the missingness patterns. With ``emmeans_grid``
+    the reference grid's design rows are materialised with the data when that is safe."""
     import formulaic
 
     if not isinstance(data, pd.DataFrame):
         raise UsageError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     parsed = _parse_formula(formula)
-    try:
-        fixed_formula = formulaic.Formula(parsed.fixed)
-    except Exception as error:  # formulaic's parse errors
-        raise UsageError(f"cannot read the fixed effects {parsed.fixed!r}: {error}") from None
-    variables = sorted(set(fixed_formula.required_variables))
+    fixed_formula = _fixed_formula(parsed.fixed)
+    variables = _required_variables(fixed_formula, data.columns)
     needed = list(dict.fromkeys([parsed.response, parsed.subject, parsed.time,
                                  *([parsed.group] if parsed.group else []), *variables]))
     missing = [c for c in needed if c not in data.columns]
@@ -128,86 +185,111 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
         raise UsageError(f"the data have no column {missing!r} (named in the formula).")
     if not pd.api.types.is_numeric_dtype(data[parsed.response]):
         raise UsageError(f"the response column {parsed.response!r} is not numeric.")
-    frame = data[needed]  # a new frame (column selection takes a copy)
-    complete = frame.notna().all(axis=1).to_numpy()
-    n_dropped = int((~complete).sum())
-    frame = frame.loc[complete].reset_index(drop=True) if n_dropped else frame.reset_index(drop=True)
-    if frame.empty:
+    complete = np.logical_and.reduce([data[c].notna().to_numpy() for c in needed])
+    kept = np.flatnonzero(complete)
+    n_dropped = len(data) - kept.size
+    if kept.size == 0:
         raise ModelError("no row has the response and every variable of the formula.")
 
+    def column(name: str) -> pd.Series:
+        return data[name].iloc[kept] if n_dropped else data[name]
+
+    time_column = column(parsed.time)
     spatial = parsed.structure == "spatial_exponential"
-    time_numeric = pd.api.types.is_numeric_dtype(frame[parsed.time])
+    time_numeric = pd.api.types.is_numeric_dtype(time_column)
     if spatial and not time_numeric:
         raise UsageError(f"sp_exp needs a numeric time; {parsed.time!r} is not numeric.")
     factors: dict[str, list[str]] = {}
+    factor_codes: dict[str, np.ndarray] = {}
     numeric: dict[str, float] = {}
+    numeric_values: dict[str, np.ndarray] = {}
     for name in variables:
-        column = frame[name]
-        if pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype,
+        values = column(name)
+        if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype,
                                                                    pd.CategoricalDtype):
-            check_numeric(column.to_numpy(float), name)
-            numeric[name] = float(column.astype(float).mean())
+            numeric_values[name] = values.to_numpy(float)
+            check_numeric(numeric_values[name], name)
+            numeric[name] = float(values.astype(float).mean())
             continue
         given = visit_order if name == parsed.time else None
-        factors[name] = _levels(column, given, reference)
-        frame[name] = _categorical(column, factors[name])
-    y = frame[parsed.response].to_numpy(float)
+        factors[name], factor_codes[name] = _factor_codes(values, given, reference)
+    y = column(parsed.response).to_numpy(float)
     if not np.all(np.isfinite(y)):
         raise ModelError(f"column {parsed.response!r} holds infinite values.")
 
+    times = None
     if time_numeric and parsed.time not in factors:
-        times = np.sort(frame[parsed.time].astype(float).unique())
+        time_values = time_column.to_numpy(float)
+        times = np.unique(time_values)
         visits = [f"{v:g}" for v in times]
-        time_codes = np.searchsorted(times, frame[parsed.time].astype(float).to_numpy())
+        time_codes = np.searchsorted(times, time_values)
+    elif parsed.time in factors:
+        visits, time_codes = factors[parsed.time], factor_codes[parsed.time]
     else:
-        visits = factors.get(parsed.time) or _levels(frame[parsed.time], visit_order, None)
-        times = None
-        time_codes = (frame[parsed.time].cat.codes.to_numpy() if parsed.time in factors
-                      else _categorical(frame[parsed.time], visits).codes)
+        visits, time_codes = _factor_codes(time_column, visit_order, None)
     if len(visits) > 30:
         raise UsageError(f"the time variable {parsed.time!r} has {len(visits)} distinct values; "
                          "an MMRM needs a few visits.")
-    frame["_time_code"] = np.asarray(time_codes, dtype=np.int64)
-    subject_text = frame[parsed.subject].astype(str).to_numpy(object)
-    frame["_subject"] = subject_text
-    groups: tuple[str, ...] = ()
-    if parsed.group:
-        groups = tuple(_levels(frame[parsed.group], None, None))
-        frame["_group_code"] = pd.Categorical(frame[parsed.group].astype(str),
-                                              categories=list(groups)).codes.astype(np.int64)
-        if (frame.groupby("_subject")["_group_code"].nunique() > 1).any():
-            raise ModelError(f"a participant appears in more than one {parsed.group!r} group.")
     # rows by subject label, then time (a stable sort, as sort_values(kind="stable") on both)
-    subject_sorted_codes, _ = pd.factorize(subject_text, sort=True)
-    time_codes = frame["_time_code"].to_numpy()
+    raw_subjects, subject_values = pd.factorize(column(parsed.subject))
+    label_codes, _ = pd.factorize(np.array([str(v) for v in subject_values], dtype=object),
+                                  sort=True)
+    subject_sorted_codes = label_codes[raw_subjects]
     order = np.lexsort((time_codes, subject_sorted_codes))
-    frame = frame.take(order).reset_index(drop=True)
-    cells = subject_sorted_codes[order] * len(visits) + time_codes[order]
+    codes = np.asarray(time_codes, dtype=np.int64)[order]
+    cells = subject_sorted_codes[order] * len(visits) + codes
     duplicated = np.r_[False, cells[1:] == cells[:-1]]
     if duplicated.any():
-        first = frame.loc[duplicated].iloc[0]
+        first = order[np.flatnonzero(duplicated)[0]]
         raise ModelError(f"{int(duplicated.sum())} duplicated {parsed.subject} x {parsed.time} "
-                         f"rows (e.g. {first['_subject']!r} at {visits[first['_time_code']]!r}).")
+                         f"rows (e.g. {str(subject_values[raw_subjects[first]])!r} at "
+                         f"{visits[time_codes[first]]!r}).")
+    subject_codes, subject_index = pd.factorize(subject_sorted_codes[order])
+    groups: tuple[str, ...] = ()
+    group_codes = None
+    if parsed.group:
+        group_levels, row_groups = _factor_codes(column(parsed.group), None, None)
+        groups, row_groups = tuple(group_levels), row_groups[order]
+        same_subject = subject_codes[1:] == subject_codes[:-1]
+        if np.any(same_subject & (row_groups[1:] != row_groups[:-1])):
+            raise ModelError(f"a participant appears in more than one {parsed.group!r} group.")
+        group_codes = row_groups[np.r_[True, ~same_subject]]
 
-    matrix = formulaic.model_matrix(fixed_formula, frame, na_action="raise", output="numpy")
+    design = {name: (pd.Categorical.from_codes(factor_codes[name][order], categories=factors[name])
+                     if name in factors else numeric_values[name][order]) for name in variables}
+    grid_codes = None
+    if emmeans_grid and _lookup_only(fixed_formula):
+        # one materialisation for the data and the grid: formulaic's cost is mostly per call
+        grid_codes = _grid_codes(factors)
+        names = list(factors)
+        for name in variables:
+            grid = (grid_codes[:, names.index(name)] if name in factors
+                    else np.full(len(grid_codes), numeric[name]))
+            design[name] = (pd.Categorical.from_codes(np.r_[design[name].codes, grid],
+                                                      categories=factors[name])
+                            if name in factors else np.r_[design[name], grid])
+    frame = pd.DataFrame(design, index=pd.RangeIndex(len(cells) + (
+        0 if grid_codes is None else len(grid_codes))), copy=False)
+    try:
+        with np.errstate(all="ignore"):  # the error below says what went wrong
+            matrix = formulaic.model_matrix(fixed_formula, frame, na_action="raise",
+                                            output="numpy")
+    except (formulaic.errors.FormulaicError, ValueError, TypeError) as error:
+        raise UsageError(f"cannot evaluate the fixed effects {parsed.fixed!r}: {error}") from None
     names = [_r_name(c) for c in matrix.model_spec.column_names]
-    x = np.asarray(matrix, dtype=float)
-    y = frame[parsed.response].to_numpy(float)
+    x_all = np.asarray(matrix, dtype=float)
+    x, grid_matrix = x_all[:len(cells)], None if grid_codes is None else x_all[len(cells):]
+    y = y[order]
     r_diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
     aliased = [t for t, d, norm in zip(names, r_diag, np.linalg.norm(x, axis=0), strict=True)
                if d <= 1e-9 * max(norm, 1e-300)]
     if aliased:
         raise ModelError(f"the design matrix is singular: {aliased} cannot be separated from the "
                          "other terms (e.g. a level combination without observations).")
-    subject_codes, subject_index = pd.factorize(subject_sorted_codes[order])
-    codes = frame["_time_code"].to_numpy()
-    group_codes = None
-    if parsed.group:
-        group_codes = frame.groupby(subject_codes)["_group_code"].first().to_numpy()
     problem = Problem(
-        terms=names, visits=visits, patterns=missingness_patterns(x, y, subject_codes, codes, len(visits),
-                                                       group_codes),
-        n_obs=len(frame), n_participants=len(subject_index), n_by_arm={},
+        terms=names, visits=visits,
+        patterns=missingness_patterns(x, y, subject_codes, codes, len(visits), group_codes),
+        n_obs=len(cells), n_participants=len(subject_index), n_by_arm={},
         n_dropped_missing=n_dropped, n_dropped_covariate=0, x=x, y=y,
         subject_codes=subject_codes, grid=pd.DataFrame(), n_by_arm_visit={}, arm_labels=("", ""),
         reml=reml, visit_codes=codes, group_codes=group_codes,
@@ -218,9 +300,10 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     between = (spread <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))).all(axis=0)
     covariance = Covariance(parsed.structure, groups=groups,
                             times=tuple(float(t) for t in times) if spatial else None)
-    return FormulaProblem(parsed=parsed, problem=problem, covariance=covariance, frame=frame,
-                           model_spec=matrix.model_spec, factors=factors, numeric=numeric,
-                           between=between, n_dropped=n_dropped)
+    return FormulaProblem(parsed=parsed, problem=problem, covariance=covariance,
+                          model_spec=matrix.model_spec, factors=factors, numeric=numeric,
+                          between=between, n_dropped=n_dropped, grid_codes=grid_codes,
+                          grid_matrix=grid_matrix)
 
 
 def parse_specs(specs: str, factors: dict[str, list[str]]) -> tuple[list[str], list[str]]:
@@ -240,15 +323,15 @@ def emmeans_rows(fp: FormulaProblem, primary: list[str], by: list[str]):
     numeric variables at their mean, averaged with equal weights over the other factors).
     Returns (labels: list of dict factor -> level, matrix L)."""
     names = list(fp.factors)
-    # every level combination (last factor fastest), as level codes
-    codes = np.array(list(itertools.product(*(range(len(fp.factors[n])) for n in names))),
-                     dtype=int).reshape(math.prod(len(fp.factors[n]) for n in names), len(names))
-    columns: dict[str, object] = {
-        name: pd.Categorical.from_codes(codes[:, j], categories=fp.factors[name])
-        for j, name in enumerate(names)}
-    columns.update({name: np.full(len(codes), mean) for name, mean in fp.numeric.items()})
-    grid = pd.DataFrame(columns, copy=False)
-    x_grid = np.asarray(fp.model_spec.get_model_matrix(grid), dtype=float)
+    codes, x_grid = fp.grid_codes, fp.grid_matrix
+    if x_grid is None:  # a stateful transform: the grid goes through the data's model spec
+        codes = _grid_codes(fp.factors)
+        columns: dict[str, object] = {
+            name: pd.Categorical.from_codes(codes[:, j], categories=fp.factors[name])
+            for j, name in enumerate(names)}
+        columns.update({name: np.full(len(codes), mean) for name, mean in fp.numeric.items()})
+        grid = pd.DataFrame(columns, copy=False)
+        x_grid = np.asarray(fp.model_spec.get_model_matrix(grid), dtype=float)
     keys = by + primary
     key_columns = codes[:, [names.index(k) for k in keys]]
     labels, rows = [], []

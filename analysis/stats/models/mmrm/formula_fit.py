@@ -86,7 +86,7 @@ def fit_mmrm_formula(
         raise UsageError("Kenward-Roger df need a REML fit (drop --ml).")
     check_ci_level(ci_level)
     fp = build_formula_problem(formula, data, reml=not ml, visit_order=visit_order,
-                                reference=reference)
+                               reference=reference, emmeans_grid=bool(emmeans))
     problem = fp.problem
     deadline = Deadline("the MMRM fit", ModelError, "try a simpler covariance structure")
     fit = fit_structure(fp.covariance, problem, int(max_iterations), deadline=deadline)
@@ -129,14 +129,10 @@ def fit_mmrm_formula(
             else:
                 target.extend(value.tolist() if isinstance(value, np.ndarray) else value)
 
+    blocks: list[tuple] = []  # (type, terms, L rows, visits, contrasts): inferred in one pass
+
     def add(kind, terms, rows, visits=None, contrasts=None):
-        est, se, dfs = infer(rows)
-        stat = est / se
-        quantile = stats.t.ppf(0.5 + ci_level / 2.0, dfs)
-        extend(len(terms), type=kind, term=list(terms), visit=visits, contrast=contrasts,
-               estimate=est, std_error=se, df=dfs, statistic=stat,
-               p_value=2.0 * stats.t.sf(np.abs(stat), dfs), ci_low=est - quantile * se,
-               ci_high=est + quantile * se, ci_level=float(ci_level), method=method)
+        blocks.append((kind, list(terms), np.atleast_2d(rows), visits, contrasts))
 
     add("coefficient", problem.terms, np.eye(p))
     if emmeans:
@@ -160,6 +156,19 @@ def fit_mmrm_formula(
             c_labels.append(f"{name(lab, primary)} - {name(labels[match[0]], primary)}")
         if c_rows:
             add("contrast", c_terms, np.array(c_rows), visits=c_visits, contrasts=c_labels)
+    est, se, dfs = infer(np.vstack([block[2] for block in blocks]))
+    stat = est / se
+    quantile = stats.t.ppf(0.5 + ci_level / 2.0, dfs)
+    p_value = 2.0 * stats.t.sf(np.abs(stat), dfs)
+    start = 0
+    for kind, terms, rows, visits, contrasts in blocks:
+        part = slice(start, start + len(rows))
+        start += len(rows)
+        extend(len(terms), type=kind, term=terms, visit=visits, contrast=contrasts,
+               estimate=est[part], std_error=se[part], df=dfs[part], statistic=stat[part],
+               p_value=p_value[part], ci_low=est[part] - quantile[part] * se[part],
+               ci_high=est[part] + quantile[part] * se[part], ci_level=float(ci_level),
+               method=method)
     sigmas = fit.sigmas if fit.sigmas is not None else fit.sigma[None]
     group_names = list(fp.covariance.groups) or [None]
     for g, group in enumerate(group_names):

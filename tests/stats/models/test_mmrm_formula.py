@@ -14,7 +14,7 @@ import pytest
 
 from analysis.core.errors import UsageError
 from analysis.stats.models.mmrm import fit_mmrm
-from analysis.stats.models.mmrm.formula import _build_formula_problem
+from analysis.stats.models.mmrm.formula import _build_formula_problem, emmeans_rows
 from analysis.stats.models.mmrm.kenward import kenward_roger
 from analysis.stats.models.mmrm.reml import _fit_structure
 from tests.conftest import REFERENCE
@@ -146,13 +146,51 @@ def test_residual_and_between_within_df(long):
     assert bw["visit8"] == 520 - 200 - 4
 
 
-def test_empirical_vcov_is_the_sandwich(long):
-    fit = fit_mmrm("value ~ baseline + arm*visit + cs(visit | participant_id)", long,
-                   vcov="empirical", df="residual")
-    model = fit_mmrm("value ~ baseline + arm*visit + cs(visit | participant_id)", long)
-    assert np.allclose(fit.estimates, model.estimates)
-    assert not np.allclose(fit.cov_beta, model.cov_beta)
-    assert np.all(np.linalg.eigvalsh(fit.cov_beta) > 0)
+# clubSandwich's CR0 on the same nlme::gls fits (tests/reference/mmrm_sandwich.R); for us, nlme's
+# own convergence (beta ~5e-6 away) limits the small off-diagonal elements, so the SEs are compared
+@pytest.mark.parametrize("structure", ["cs", "ar1", "us"])
+def test_empirical_vcov_matches_clubsandwich_cr0(long, structure):
+    expected = json.loads((REFERENCE / "mmrm_sandwich_ref.json").read_text())[structure]
+    formula = f"value ~ baseline + arm*visit + {structure}(visit | participant_id)"
+    fit = fit_mmrm(formula, long, vcov="empirical", df="residual")
+    model = fit_mmrm(formula, long)
+    assert list(fit.terms) == list(expected["fixed"])
+    assert np.allclose(fit.estimates, model.estimates, rtol=0, atol=0)
+    empirical = np.array(expected["vcov_empirical"])
+    if structure == "us":
+        assert rel(np.sqrt(np.diag(fit.cov_beta)), np.sqrt(np.diag(empirical))) < 1e-5
+    else:
+        assert rel(fit.cov_beta, empirical) < 1e-6
+    coefficients = fit.rows("coefficient")
+    assert rel(coefficients["std_error"], np.sqrt(np.diag(empirical))) < 1e-5
+    assert "empirical vcov" in coefficients["method"].iloc[0]
+
+
+def test_grid_with_the_data_equals_the_grid_alone(long):
+    """The emmeans grid materialised with the data (one formulaic call) gives the rows the
+    model spec gives the grid alone; with a stateful transform it is not materialised with the
+    data, and centring the covariate leaves every LS-mean as it was (the grid sits at its mean)."""
+    formula = "value ~ baseline + arm*visit + us(visit | participant_id)"
+    together = _build_formula_problem(formula, long, reml=True, visit_order=None,
+                                      reference="control", emmeans_grid=True)
+    alone = _build_formula_problem(formula, long, reml=True, visit_order=None,
+                                   reference="control")
+    assert together.grid_matrix is not None and alone.grid_matrix is None
+    labels_together, rows_together = emmeans_rows(together, ["arm"], ["visit"])
+    labels_alone, rows_alone = emmeans_rows(alone, ["arm"], ["visit"])
+    assert labels_together == labels_alone
+    np.testing.assert_array_equal(rows_together, rows_alone)
+    np.testing.assert_array_equal(together.problem.x, alone.problem.x)
+
+    centred = "value ~ center(baseline) + arm*visit + us(visit | participant_id)"
+    assert _build_formula_problem(centred, long, reml=True, visit_order=None, reference=None,
+                                  emmeans_grid=True).grid_matrix is None
+    plain = fit_mmrm(formula, long, emmeans="arm | visit").rows("lsmean")
+    shifted = fit_mmrm(centred, long, emmeans="arm | visit").rows("lsmean")
+    # the grid's baseline is 0 after centring, its mean before: the same predictions
+    assert shifted["term"].tolist() == plain["term"].tolist()
+    assert rel(shifted["estimate"], plain["estimate"]) < 1e-9
+    assert rel(shifted["std_error"], plain["std_error"]) < 1e-7
 
 
 def test_formula_errors(long):
@@ -162,5 +200,9 @@ def test_formula_errors(long):
         fit_mmrm("value ~ arm + banded(visit | participant_id)", long)
     with pytest.raises(UsageError, match="no column"):
         fit_mmrm("value ~ arm + nope + us(visit | participant_id)", long)
+    with pytest.raises(UsageError, match="cannot evaluate the fixed effects 'center.nope."):
+        fit_mmrm("value ~ center(nope) + us(visit | participant_id)", long)
+    with pytest.raises(UsageError, match="null values"):
+        fit_mmrm("value ~ log(baseline - 100) + us(visit | participant_id)", long)
     with pytest.raises(UsageError, match="df method"):
         fit_mmrm("value ~ arm + us(visit | participant_id)", long, df="containment")

@@ -26,7 +26,8 @@ def mmrm_command(
     reference: Annotated[str | None, typer.Option(
         "--reference", help="Reference level (contrasts are every other level minus it).")] = None,
     visit_order: Annotated[str | None, typer.Option(
-        "--visit-order", help="Visit levels in time order, comma-separated.")] = None,
+        "--visit-order", help="Visit levels in time order, comma-separated (with a numeric "
+        "time, as sp_exp has: the order of the visit factor of the fixed effects).")] = None,
     ci_level: Annotated[float, typer.Option("--ci-level", help="Confidence level.")] = 0.95,
     output: Annotated[Path | None, typer.Option(
         "--output", help="Write the CSV here (default: standard output).")] = None,

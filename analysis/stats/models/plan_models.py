@@ -93,9 +93,11 @@ def plan_mmrm_data(dataset: pd.DataFrame, plan: Plan, outcome: str, covariates: 
 
 
 def plan_mmrm_options(plan: Plan) -> dict[str, object]:
-    """The plan's MMRM options: covariance structure, fallbacks, df method, per-visit slopes."""
+    """The plan's MMRM options: covariance structure, fallbacks, df method, per-visit slopes, and
+    the follow-up visits' times (in the plan's time unit: the spatial structure's distances)."""
     return {"covariance": plan.analysis.mmrm_covariance, "fallback": tuple(plan.analysis.mmrm_fallback),
-            "df": plan.analysis.mmrm_df, "by_visit": [term.split(":")[0] for term in plan.analysis.mmrm_terms]}
+            "df": plan.analysis.mmrm_df, "by_visit": [term.split(":")[0] for term in plan.analysis.mmrm_terms],
+            "visit_times": [v.time for v in plan.visits.followup]}
 
 
 def _mmrm_rows(

@@ -204,5 +204,7 @@ def test_formula_errors(long):
         fit_mmrm("value ~ center(nope) + us(visit | participant_id)", long)
     with pytest.raises(UsageError, match="null values"):
         fit_mmrm("value ~ log(baseline - 100) + us(visit | participant_id)", long)
+    with pytest.raises(UsageError, match="is numeric and no factor"):
+        fit_mmrm("value ~ arm + sp_exp(week | participant_id)", long, visit_order=["a", "b"])
     with pytest.raises(UsageError, match="df method"):
         fit_mmrm("value ~ arm + us(visit | participant_id)", long, df="containment")

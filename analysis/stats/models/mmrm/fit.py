@@ -16,7 +16,9 @@ from analysis.core.tidy import check_ci_level
 from analysis.stats.models.mmrm.covariance import (
     STRUCTURE_LABEL,
     STRUCTURES,
+    Covariance,
     Structure,
+    as_covariance,
     structure_name,
 )
 from analysis.stats.models.mmrm.design import Problem, build_problem
@@ -165,6 +167,7 @@ def fit_trial_mmrm(
     max_iterations: int = 200,
     df: str = "satterthwaite",
     by_visit: Sequence[str] = (),
+    visit_times: Sequence[float] | None = None,
 ) -> MmrmResult:
     """Fit an MMRM by REML and return per-visit treatment contrasts and LS-means.
 
@@ -208,6 +211,11 @@ def fit_trial_mmrm(
     by_visit
         Numeric covariates (or the baseline) given one slope per visit (``x:visit`` terms);
         ``baseline_by_visit=True`` is ``by_visit=[baseline]``.
+    visit_times
+        The time of each visit of ``visit_order`` (e.g. weeks since baseline), the distances of
+        ``spatial_exponential`` (SAS ``SP(EXP)``): :math:`\\sigma^2 \\rho^{|t_j - t_k|}`.
+        Default 0, 1, 2, ... (equally spaced visits). Other structures do not use it; the
+        plan's MMRM passes the follow-up visits' ``time``.
 
     Returns
     -------
@@ -243,12 +251,15 @@ def fit_trial_mmrm(
     [['w4', 'LS-mean difference'], ['w8', 'LS-mean difference']]
     """
     covariance, fallback, df = fit_options(covariance, fallback, ci_level, max_iterations, df)
+    if visit_times is not None and visit_order is None:
+        raise UsageError("visit_times gives the time of each visit of visit_order; give both.")
     problem = build_problem(
         data, response=response, subject=subject, arm=arm, visit=visit, baseline=baseline,
         covariates=covariates, visit_order=visit_order, treatment=treatment, control=control,
         baseline_by_visit=baseline_by_visit, by_visit=by_visit,
     )
-    return fit_problem(problem, covariance, fallback, float(ci_level), int(max_iterations), df)
+    return fit_problem(problem, covariance, fallback, float(ci_level), int(max_iterations), df,
+                       visit_times)
 
 
 def fit_options(covariance, fallback, ci_level, max_iterations, df) -> tuple[str, list[str], str]:
@@ -269,18 +280,34 @@ def fit_options(covariance, fallback, ci_level, max_iterations, df) -> tuple[str
     return covariance, fallback, df
 
 
+def _spatial_times(visit_times: Sequence[float] | None, visits: Sequence[str],
+                   ) -> tuple[float, ...] | None:
+    if visit_times is None:
+        return None
+    times = tuple(float(t) for t in visit_times)
+    if len(times) != len(visits) or not all(np.isfinite(times)) or len(set(times)) != len(times):
+        raise UsageError(f"visit_times must give a distinct finite time to each of the visits "
+                         f"{list(visits)}, not {list(visit_times)}.")
+    return times
+
+
 def fit_problem(problem: Problem, covariance: str, fallback: list[str], ci_level: float,
-                max_iterations: int, df: str) -> MmrmResult:
+                max_iterations: int, df: str,
+                visit_times: Sequence[float] | None = None) -> MmrmResult:
     """Fit a built problem (options checked by :func:`fit_options`): the structure, then the
-    fallbacks in order, within one time limit; the inference tables."""
+    fallbacks in order, within one time limit; the inference tables. ``visit_times`` are the
+    spatial structure's visit times (default 0, 1, 2, ...)."""
     treatment, control = problem.arm_labels
+    times = _spatial_times(visit_times, problem.visits)
     failures: list[str] = []
     fit = None
     # one time limit for the whole fit, fallbacks included
     deadline = Deadline("the MMRM fit", ModelError, "try a simpler covariance structure")
     for structure in dict.fromkeys([covariance, *fallback]):
         try:
-            fit = fit_structure(structure, problem, int(max_iterations), deadline=deadline)
+            spec = (Covariance(structure, times=times)
+                    if structure == "spatial_exponential" and times is not None else structure)
+            fit = fit_structure(spec, problem, int(max_iterations), deadline=deadline)
             break
         except ModelError as error:
             failures.append(str(error))
@@ -290,7 +317,8 @@ def fit_problem(problem: Problem, covariance: str, fallback: list[str], ci_level
         raise ModelError("no covariance structure could be fitted: " + " ".join(
             f"({k + 1}) {message}" for k, message in enumerate(failures)))
     reason = " ".join(failures) if failures else None
-    label = STRUCTURE_LABEL[fit.structure]
+    fitted = as_covariance(fit.structure).kind
+    label = STRUCTURE_LABEL[fitted]
     df_label = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
                 "kenward-roger-linear": "Kenward-Roger (linear)",
                 "between-within": "between-within", "residual": "residual"}[df]
@@ -302,7 +330,7 @@ def fit_problem(problem: Problem, covariance: str, fallback: list[str], ci_level
         terms=tuple(problem.terms), estimates=fit.beta, std_errors=np.sqrt(np.diag(fit.cov_beta)),
         cov_beta=fit.cov_beta,
         covariance=pd.DataFrame(fit.sigma, index=problem.visits, columns=problem.visits),
-        covariance_structure=fit.structure, requested_structure=covariance,
+        covariance_structure=fitted, requested_structure=covariance,
         fallback_reason=reason, reml_loglik=fit.reml_loglik, converged=True,
         iterations=fit.iterations, method=method, visits=tuple(problem.visits),
         contrasts=contrasts, lsmeans=lsmeans, n_participants=problem.n_participants,

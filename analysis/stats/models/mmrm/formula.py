@@ -199,6 +199,15 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     time_numeric = pd.api.types.is_numeric_dtype(time_column)
     if spatial and not time_numeric:
         raise UsageError(f"sp_exp needs a numeric time; {parsed.time!r} is not numeric.")
+    # with a numeric time (sp_exp), visit_order orders the factors holding those visit labels
+    visit_factors = ({name for name in variables if name != parsed.time
+                      and not pd.api.types.is_numeric_dtype(column(name))
+                      and {str(v) for v in pd.unique(column(name))} <= set(map(str, visit_order))}
+                     if time_numeric and visit_order is not None else set())
+    if time_numeric and visit_order is not None and not visit_factors:
+        raise UsageError(f"the visit order {list(visit_order)} orders the time variable's levels, "
+                         f"but {parsed.time!r} is numeric and no factor of the fixed effects has "
+                         "those labels.")
     factors: dict[str, list[str]] = {}
     factor_codes: dict[str, np.ndarray] = {}
     numeric: dict[str, float] = {}
@@ -211,7 +220,7 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
             check_numeric(numeric_values[name], name)
             numeric[name] = float(values.astype(float).mean())
             continue
-        given = visit_order if name == parsed.time else None
+        given = visit_order if name == parsed.time or name in visit_factors else None
         factors[name], factor_codes[name] = _factor_codes(values, given, reference)
     y = column(parsed.response).to_numpy(float)
     if not np.all(np.isfinite(y)):

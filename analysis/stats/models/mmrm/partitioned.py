@@ -364,6 +364,7 @@ def fit_mmrm_from_patterns(
     ci_level: float = 0.95,
     max_iterations: int = 200,
     df: str = "satterthwaite",
+    visit_times: Sequence[float] | None = None,
 ):
     """Fit the trial MMRM (:func:`~analysis.stats.models.mmrm.fit.fit_trial_mmrm`'s model, options
     and result) from merged :class:`PatternStatistics`.
@@ -404,4 +405,5 @@ def fit_mmrm_from_patterns(
 
     covariance, fallback, df = fit_options(covariance, fallback, ci_level, max_iterations, df)
     problem = problem_from_statistics(statistics, design)
-    return fit_problem(problem, covariance, fallback, float(ci_level), int(max_iterations), df)
+    return fit_problem(problem, covariance, fallback, float(ci_level), int(max_iterations), df,
+                       visit_times)

@@ -80,6 +80,20 @@ def test_grouped_unstructured_ml_is_the_sum_of_per_group_fits(long, ref):
     assert set(fit.covariances) == {"control", "treatment"}
 
 
+# tests/reference/mmrm_grouped.R: with the fixed effects interacted with arm, a covariance per arm
+# splits the model, so its ML and REML log-likelihoods are sums of per-arm nlme::gls fits
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("structure", ["cs", "csh", "ar1", "ar1h", "toep", "toeph", "sp_exp", "us"])
+def test_covariance_per_group_matches_per_group_nlme_fits(long, structure, method):
+    expected = json.loads((REFERENCE / "mmrm_grouped_ref.json").read_text())[structure][method]
+    time = "week" if structure == "sp_exp" else "visit"
+    fit = fit_mmrm(f"value ~ arm*(baseline + visit) + {structure}({time} | arm / participant_id)",
+                   long, ml=method == "ML")
+    assert rel(fit.loglik, expected["logLik"]) < 1e-9
+    assert list(fit.covariances) == ["control", "treatment"]
+    assert not np.allclose(fit.covariances["control"], fit.covariances["treatment"])
+
+
 def test_kenward_roger_matches_pbkrtest_on_compound_symmetry(long, ref):
     kr = ref["kr_random_intercept"]
     fp = _build_formula_problem("value ~ baseline + arm*visit + cs(visit | participant_id)",

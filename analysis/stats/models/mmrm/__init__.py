@@ -60,7 +60,9 @@ Covariance structures (``theta`` unconstrained, so any quasi-Newton optimiser ap
 * ``antedependence`` (ad) / ``antedependence_heterogeneous`` (adh, SAS ANTE(1)):
   :math:`\\operatorname{corr}(j,k) = \\prod_{l=j}^{k-1} \\tanh\\theta_l`;
 * ``spatial_exponential`` (sp_exp): :math:`\\sigma^2 \\rho^{|t_j - t_k|}`, logistic rho, numeric
-  times; every structure also per group (``STRUCT(TIME | GROUP / SUBJECT)``).
+  times (SAS ``SP(EXP)`` with :math:`\\rho = e^{-1/\\phi}`): the formula's time variable, or
+  in the trial model ``visit_times`` (the plan's follow-up ``time``), default 0, 1, 2, ...;
+  every structure also per group (``STRUCT(TIME | GROUP / SUBJECT)``).
 
 Inference
 ---------
@@ -100,6 +102,9 @@ and ``baseline_by_visit`` to the per-visit ANCOVA's n - q (both tested).
 Reference implementation matched: R ``nlme::gls(value ~ baseline + arm*visit,
 correlation = corSymm(form = ~ t | id), weights = varIdent(form = ~ 1 | visit), method = "REML")``
 with ``emmeans(fit, ~ arm | visit, mode = "appx-satterthwaite")`` (tests/reference/mmrm_open.R).
+The other structures (REML, ML, per group) against nlme::gls (mmrm_structures.R, mmrm_grouped.R),
+Kenward-Roger against pbkrtest and SAS PROC MIXED (sas_kr_fev.md), the empirical covariance
+against clubSandwich's CR0 (mmrm_sandwich.R), all in tests/reference/.
 
 A random-intercept linear mixed model (statsmodels ``MixedLM``, REML; R ``nlme::lme``) is offered
 as a named sensitivity model by :func:`fit_random_intercept`; it is not an MMRM.

@@ -13,7 +13,10 @@ from analysis.cli import app
 
 @app.command("mmrm")
 def mmrm_command(
-    data: Annotated[Path, typer.Argument(help="Long CSV: one row per participant x visit.")],
+    data: Annotated[Path, typer.Argument(
+        help="Long data, one row per participant x visit: CSV, Excel (.xlsx), SAS (.sas7bdat, "
+        ".xpt), SPSS (.sav), Stata (.dta) or Parquet (.parquet), by its suffix; codes with "
+        "value labels (SPSS, Stata) enter as their labels.")],
     formula: Annotated[str, typer.Option(
         "--formula", help='R mmrm syntax, e.g. "FEV1 ~ RACE + ARMCD * AVISIT + us(AVISIT | USUBJID)".')],
     df: Annotated[str, typer.Option(
@@ -37,18 +40,13 @@ def mmrm_command(
     from analysis.core.errors import UsageError
     from analysis.core.filesystem import check_readable, refuse_overwriting_inputs
     from analysis.core.output import table_csv_bytes, write_table
-    from analysis.sources.tables import read_csv_text
     from analysis.stats.models.mmrm.formula_fit import fit_mmrm_formula
 
     check_readable(data, "the data file")
     if not data.is_file():
         raise UsageError(f"data file '{data}' does not exist")
     refuse_overwriting_inputs({"--output": output}, [data])
-    frame = read_csv_text(data, "data")
-    for column in frame.columns:  # numbers stay numbers, labels stay text
-        converted = _numeric(frame[column])
-        if converted is not None:
-            frame[column] = converted
+    frame = _read_data(data)
     order = [v.strip() for v in visit_order.split(",")] if visit_order else None
     result = fit_mmrm_formula(formula, frame, df=df.lower(), ml=ml, vcov=vcov.lower(),
                               emmeans=emmeans, reference=reference, visit_order=order,
@@ -58,6 +56,39 @@ def mmrm_command(
         sys.stdout.flush()
     else:
         write_table(result.table, output)
+
+
+def _read_data(path: Path):
+    """The data as a frame: a CSV's columns as numbers when every present cell is one, else
+    text (``NA`` and empty cells missing; any suffix not named below is read so); a binary file's columns as stored, SPSS and Stata codes
+    replaced by their value labels (a labelled arm is a factor, not a number)."""
+    from analysis.plan.sources import DataFile
+    from analysis.sources.cells import coded_column
+    from analysis.sources.files import read_file
+    from analysis.sources.tables import read_csv_text
+
+    spec = DataFile(path=str(path))
+    try:
+        fmt = spec.resolved_format()
+    except ValueError:  # another suffix: read as CSV text, as a .csv is
+        fmt = "csv"
+    if fmt == "csv":
+        frame = read_csv_text(path, "data")
+        for column in frame.columns:  # numbers stay numbers, labels stay text
+            converted = _numeric(frame[column])
+            if converted is not None:
+                frame[column] = converted
+        return frame
+    table = read_file(spec, Path.cwd(), "data")
+    frame = table.frame.reset_index(drop=True)
+    for column in frame.columns:
+        if table.value_labels.get(column):
+            frame[column] = coded_column(frame[column], table.value_labels[column])
+        elif frame[column].dtype == object:  # Excel cells come as Python objects
+            converted = _numeric(frame[column])
+            if converted is not None:
+                frame[column] = converted
+    return frame
 
 
 def _numeric(column):

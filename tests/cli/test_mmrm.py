@@ -36,3 +36,44 @@ def test_mmrm_command_usage_error(tmp_path, capsys):
     data.write_text("y,t,id\n1,a,1\n2,b,1\n")
     assert run_cli(["mmrm", str(data), "--formula", "y ~ t + banded(t | id)"]) == 2
     assert "unknown covariance structure" in capsys.readouterr().err
+
+
+def _fev_files(folder):
+    """fev_data (tests/reference) as the files a SAS, SPSS, Stata or Excel user has: SPSS and
+    Stata with the arm stored as a labelled code (1 = PBO, 2 = TRT), the others as text."""
+    import pyreadstat
+
+    fev = pd.read_csv(REFERENCE / "fev_data.csv")
+    fev = fev.astype({c: object for c in fev.columns if not pd.api.types.is_numeric_dtype(fev[c])})
+    coded = fev.assign(ARMCD=fev["ARMCD"].map({"PBO": 1.0, "TRT": 2.0}))
+    labels = {"ARMCD": {1.0: "PBO", 2.0: "TRT"}}
+    files = {"csv": folder / "fev.csv", "sav": folder / "fev.sav", "dta": folder / "fev.dta",
+             "xpt": folder / "fev.xpt", "parquet": folder / "fev.parquet",
+             "xlsx": folder / "fev.xlsx"}
+    fev.to_csv(files["csv"], index=False)
+    pyreadstat.write_sav(coded, str(files["sav"]), variable_value_labels=labels)
+    pyreadstat.write_dta(coded, str(files["dta"]), variable_value_labels=labels)
+    pyreadstat.write_xport(fev, str(files["xpt"]))
+    fev.to_parquet(files["parquet"], index=False)
+    fev.to_excel(files["xlsx"], index=False)
+    return files
+
+
+def test_mmrm_command_reads_the_files_researchers_have(tmp_path):
+    files = _fev_files(tmp_path)
+    tables = {}
+    for kind, path in files.items():
+        out = tmp_path / f"out_{kind}.csv"
+        code = run_cli(["mmrm", str(path), "--formula",
+                        "FEV1 ~ FEV1_BL + ARMCD * AVISIT + us(AVISIT | USUBJID)",
+                        "--emmeans", "ARMCD | AVISIT", "--reference", "PBO",
+                        "--output", str(out)])
+        assert code == 0, kind
+        tables[kind] = pd.read_csv(out)
+    expected = tables.pop("csv")
+    assert expected.loc[expected["type"] == "contrast", "contrast"].tolist() == ["TRT - PBO"] * 4
+    for kind, table in tables.items():
+        assert table["term"].tolist() == expected["term"].tolist(), kind
+        pd.testing.assert_series_equal(table["estimate"], expected["estimate"], rtol=1e-10,
+                                       obj=f"{kind} estimates")
+        pd.testing.assert_series_equal(table["df"], expected["df"], rtol=1e-8, obj=f"{kind} df")

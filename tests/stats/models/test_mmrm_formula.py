@@ -218,7 +218,12 @@ def test_formula_errors(long):
         fit_mmrm("value ~ center(nope) + us(visit | participant_id)", long)
     with pytest.raises(UsageError, match="null values"):
         fit_mmrm("value ~ log(baseline - 100) + us(visit | participant_id)", long)
-    with pytest.raises(UsageError, match="is numeric and no factor"):
+    with pytest.raises(UsageError, match="names neither the values of the numeric time 'week'"):
         fit_mmrm("value ~ arm + sp_exp(week | participant_id)", long, visit_order=["a", "b"])
+    numeric_time = fit_mmrm("value ~ arm + ar1(week | participant_id)", long,
+                            visit_order=["4", "8", "12"])
+    assert numeric_time.covariance.index.tolist() == ["4", "8", "12"]
+    with pytest.raises(UsageError, match="in the order of its values"):
+        fit_mmrm("value ~ arm + ar1(week | participant_id)", long, visit_order=["12", "8", "4"])
     with pytest.raises(UsageError, match="df method"):
         fit_mmrm("value ~ arm + us(visit | participant_id)", long, df="containment")

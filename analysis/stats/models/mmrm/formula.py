@@ -205,9 +205,15 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
                       and {str(v) for v in pd.unique(column(name))} <= set(map(str, visit_order))}
                      if time_numeric and visit_order is not None else set())
     if time_numeric and visit_order is not None and not visit_factors:
-        raise UsageError(f"the visit order {list(visit_order)} orders the time variable's levels, "
-                         f"but {parsed.time!r} is numeric and no factor of the fixed effects has "
-                         "those labels.")
+        time_labels = [f"{v:g}" for v in np.unique(time_column.to_numpy(float))]
+        named = [str(v) for v in visit_order if str(v) in set(time_labels)]
+        if not set(time_labels) <= set(named):
+            raise UsageError(f"the visit order {list(visit_order)} names neither the values of "
+                             f"the numeric time {parsed.time!r} nor the levels of a factor of the "
+                             "fixed effects.")
+        if named != time_labels:
+            raise UsageError(f"the numeric time {parsed.time!r} is in the order of its values "
+                             f"{time_labels}, not {named}.")
     factors: dict[str, list[str]] = {}
     factor_codes: dict[str, np.ndarray] = {}
     numeric: dict[str, float] = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REFERENCE, REPO
 
 pytestmark = pytest.mark.slow
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
@@ -112,3 +112,17 @@ def use_the_installed_trialkit(home: Path, venv: Path, env: dict[str, str]) -> N
     pooled = pd.read_csv(home / "pooled.csv")
     assert pooled.loc[pooled["type"] == "summary", "estimate"].notna().all()
     assert (home / "meta" / "meta_report.html").is_file()
+
+    # an MMRM with Kenward-Roger df from a SAS user's transport file
+    import pyreadstat
+
+    fev = pd.read_csv(REFERENCE / "fev_data.csv")
+    pyreadstat.write_xport(fev.astype({c: object for c in ("USUBJID", "AVISIT", "ARMCD", "RACE", "SEX")}),
+                           str(home / "fev.xpt"))
+    run(["trialkit", "mmrm", "fev.xpt", "--formula", "FEV1 ~ RACE + ARMCD * AVISIT + us(AVISIT | USUBJID)",
+         "--df", "kenward-roger", "--emmeans", "ARMCD | AVISIT", "--reference", "PBO", "--output", "mmrm.csv"],
+        cwd=home, env=env)
+    mmrm = pd.read_csv(home / "mmrm.csv")
+    contrasts = mmrm.loc[mmrm["type"] == "contrast"]
+    assert contrasts["contrast"].tolist() == ["TRT - PBO"] * 4
+    assert contrasts["df"].between(100, 200).all() and contrasts["std_error"].gt(0).all()

@@ -60,8 +60,10 @@ def mmrm_command(
 
 def _read_data(path: Path):
     """The data as a frame: a CSV's columns as numbers when every present cell is one, else
-    text (``NA`` and empty cells missing; any suffix not named below is read so); a binary file's columns as stored, SPSS and Stata codes
+    text (``NA``, ``.`` and empty cells missing; rows numbered as in the file; any suffix not named below is read so); a binary file's columns as stored, SPSS and Stata codes
     replaced by their value labels (a labelled arm is a factor, not a number)."""
+    import pandas as pd
+
     from analysis.plan.sources import DataFile
     from analysis.sources.cells import coded_column
     from analysis.sources.files import read_file
@@ -74,6 +76,7 @@ def _read_data(path: Path):
         fmt = "csv"
     if fmt == "csv":
         frame = read_csv_text(path, "data")
+        frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")  # as numbered in the file
         for column in frame.columns:  # numbers stay numbers, labels stay text
             converted = _numeric(frame[column])
             if converted is not None:
@@ -95,7 +98,7 @@ def _numeric(column):
     import pandas as pd
 
     text = column.astype("string").str.strip()
-    present = text.notna() & (text != "")
+    present = text.notna() & ~text.isin(["", "."])  # "." is SAS's missing value
     numbers = pd.to_numeric(text.where(present), errors="coerce")
     if present.any() and numbers[present].notna().all():
         return numbers.astype(float)

@@ -77,3 +77,20 @@ def test_mmrm_command_reads_the_files_researchers_have(tmp_path):
         pd.testing.assert_series_equal(table["estimate"], expected["estimate"], rtol=1e-10,
                                        obj=f"{kind} estimates")
         pd.testing.assert_series_equal(table["df"], expected["df"], rtol=1e-8, obj=f"{kind} df")
+
+
+def test_mmrm_command_reads_sas_missing_values_and_names_a_bad_cell(tmp_path, capsys):
+    fev = pd.read_csv(REFERENCE / "fev_data.csv")
+    data = tmp_path / "fev.csv"
+    fev.to_csv(data, index=False, na_rep=".")  # as a SAS data step writes missing numbers
+    formula = "FEV1 ~ ARMCD * AVISIT + us(AVISIT | USUBJID)"
+    assert run_cli(["mmrm", str(data), "--formula", formula, "--output",
+                    str(tmp_path / "out.csv")]) == 0
+    fit = pd.read_csv(tmp_path / "out.csv").set_index("term")
+    assert fit.loc["n obs", "estimate"] == fev["FEV1"].notna().sum() == 537
+
+    fev["FEV1"] = fev["FEV1"].astype(object)
+    fev.loc[6, "FEV1"] = "40,2"  # a decimal comma in one cell: file row 8
+    fev.to_csv(data, index=False, na_rep=".")
+    assert run_cli(["mmrm", str(data), "--formula", formula]) == 2
+    assert "the response column 'FEV1' is not numeric: row 8 holds '40,2'" in capsys.readouterr().err

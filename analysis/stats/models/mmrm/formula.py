@@ -63,6 +63,16 @@ def _parse_formula(formula: str) -> _Formula:
                     group=match.group(3).strip() if match.group(3) else None)
 
 
+def _first_non_number(values: pd.Series) -> str:
+    """``: row 8 holds 'x2'`` for the first present value that is not a number (the frame's
+    index names the row), or nothing."""
+    present = values.dropna()
+    bad = present[pd.to_numeric(present.astype(str), errors="coerce").isna()]
+    if bad.empty:
+        return ""
+    return f": {values.index.name or 'index'} {bad.index[0]} holds {str(bad.iloc[0])!r}"
+
+
 def _r_name(column: str) -> str:
     """formulaic's ``ARMCD[T.TRT]:AVISIT[T.VIS2]`` -> R's ``ARMCDTRT:AVISITVIS2``."""
     if column == "Intercept":
@@ -184,7 +194,8 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     if missing:
         raise UsageError(f"the data have no column {missing!r} (named in the formula).")
     if not pd.api.types.is_numeric_dtype(data[parsed.response]):
-        raise UsageError(f"the response column {parsed.response!r} is not numeric.")
+        raise UsageError(f"the response column {parsed.response!r} is not numeric"
+                         f"{_first_non_number(data[parsed.response])}.")
     complete = np.logical_and.reduce([data[c].notna().to_numpy() for c in needed])
     kept = np.flatnonzero(complete)
     n_dropped = len(data) - kept.size

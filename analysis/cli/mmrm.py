@@ -34,6 +34,9 @@ def mmrm_command(
     ci_level: Annotated[float, typer.Option("--ci-level", help="Confidence level.")] = 0.95,
     output: Annotated[Path | None, typer.Option(
         "--output", help="Write the CSV here (default: standard output).")] = None,
+    type3: Annotated[Path | None, typer.Option(
+        "--type3", help="Also write the Type III F tests of the terms (SAS's 'Type 3 Tests of "
+        "Fixed Effects', with the --df method) to this CSV.")] = None,
 ) -> None:
     """Fit a mixed model for repeated measures and print coefficients, LS-means, contrasts,
     covariance and fit statistics as one tidy table."""
@@ -45,17 +48,19 @@ def mmrm_command(
     check_readable(data, "the data file")
     if not data.is_file():
         raise UsageError(f"data file '{data}' does not exist")
-    refuse_overwriting_inputs({"--output": output}, [data])
+    refuse_overwriting_inputs({"--output": output, "--type3": type3}, [data])
     frame = _read_data(data)
     order = [v.strip() for v in visit_order.split(",")] if visit_order else None
     result = fit_mmrm_formula(formula, frame, df=df.lower(), ml=ml, vcov=vcov.lower(),
                               emmeans=emmeans, reference=reference, visit_order=order,
-                              ci_level=ci_level)
+                              ci_level=ci_level, type3=type3 is not None)
     if output is None:
         sys.stdout.write(table_csv_bytes(result.table).decode("utf-8"))
         sys.stdout.flush()
     else:
         write_table(result.table, output)
+    if type3 is not None:
+        write_table(result.type3, type3)
 
 
 def _read_data(path: Path):

@@ -127,6 +127,7 @@ Submodules
   ``formulaic``), LS-means on emmeans' reference grid, the tidy table;
 * :mod:`~analysis.stats.models.mmrm.kenward`: Kenward-Roger (and -linear) in SAS's covariance
   parameterisation, between-within and residual df, the empirical (sandwich) covariance;
+* :mod:`~analysis.stats.models.mmrm.type3`: Type III F tests of the terms (``type3=True``);
 * :mod:`~analysis.stats.models.mmrm.random_intercept`: :func:`fit_random_intercept` and
   :class:`RandomInterceptResult`;
 * :mod:`~analysis.stats.models.mmrm.partitioned`: the trial MMRM from per-partition pattern

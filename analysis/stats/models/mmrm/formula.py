@@ -90,6 +90,7 @@ class FormulaProblem:
     numeric: dict[str, float]  # numeric variable -> mean over the rows used
     between: np.ndarray  # per fixed-effect column: True when constant within every subject
     n_dropped: int
+    reference: str | None = None  # the level asked to be every factor's reference
     # emmeans' reference grid when it was materialised with the data (see _grid_codes)
     grid_codes: np.ndarray | None = None
     grid_matrix: np.ndarray | None = None
@@ -328,7 +329,8 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
                             times=tuple(float(t) for t in times) if spatial else None)
     return FormulaProblem(parsed=parsed, problem=problem, covariance=covariance,
                           model_spec=matrix.model_spec, factors=factors, numeric=numeric,
-                          between=between, n_dropped=n_dropped, grid_codes=grid_codes,
+                          between=between, n_dropped=n_dropped, reference=reference,
+                          grid_codes=grid_codes,
                           grid_matrix=grid_matrix)
 
 

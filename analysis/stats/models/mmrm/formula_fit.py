@@ -22,6 +22,7 @@ from analysis.stats.models.mmrm.formula import (
 )
 from analysis.stats.models.mmrm.kenward import between_within_df, empirical_vcov, kenward_roger
 from analysis.stats.models.mmrm.reml import fit_structure, variance_gradient
+from analysis.stats.models.mmrm.type3 import type3_table
 
 DF_METHODS = ("satterthwaite", "kenward-roger", "kenward-roger-linear", "between-within",
               "residual")
@@ -33,7 +34,9 @@ TIDY_COLUMNS = ["type", "term", "visit", "contrast", "estimate", "std_error", "d
 @dataclasses.dataclass(frozen=True, eq=False)
 class MmrmFit:
     """A fitted MMRM from a formula. ``table`` is the tidy result (columns ``TIDY_COLUMNS``,
-    ``type`` one of coefficient, lsmean, contrast, covariance, fit); ``terms``, ``estimates``,
+    ``type`` one of coefficient, lsmean, contrast, covariance, fit); ``type3`` the Type III F
+    tests (columns ``term, num_df, den_df, statistic, p_value, method``) when asked; ``terms``,
+    ``estimates``,
     ``cov_beta`` (the covariance used for inference: Kenward-Roger adjusted or empirical when
     asked), ``covariance`` (visits x visits, one per group in ``covariances``), ``loglik``
     (REML or ML, R's convention), ``m2ll``, ``aic``, ``bic``, ``iterations``."""
@@ -52,6 +55,7 @@ class MmrmFit:
     n_obs: int
     n_participants: int
     method: str
+    type3: pd.DataFrame | None = None  # with ``type3=True``: one F test per term
 
     def rows(self, kind: str) -> pd.DataFrame:
         return self.table.loc[self.table["type"] == kind].reset_index(drop=True)
@@ -69,11 +73,14 @@ def fit_mmrm_formula(
     visit_order: Sequence[str] | None = None,
     ci_level: float = 0.95,
     max_iterations: int = 200,
+    type3: bool = False,
 ) -> MmrmFit:
     """Fit ``formula`` (R mmrm syntax, e.g. ``"FEV1 ~ RACE + ARMCD * AVISIT + us(AVISIT |
     USUBJID)"``) by REML (ML when ``ml``) and return coefficients, LS-means and contrasts
     (``emmeans`` specs such as ``"ARMCD | AVISIT"``; contrasts are every level of the first
-    factor minus ``reference``, default its first level), covariance and fit statistics."""
+    factor minus ``reference``, default its first level), covariance and fit statistics; with
+    ``type3`` also SAS's Type III F tests of the terms, with the same df method
+    (:func:`~analysis.stats.models.mmrm.type3.type3_table`)."""
     df = str(df).lower()
     vcov = str(vcov).lower()
     if df not in DF_METHODS:
@@ -193,4 +200,5 @@ def fit_mmrm_formula(
                      for i, g in enumerate(group_names)},
         loglik=-0.5 * m2ll, m2ll=m2ll, aic=aic, bic=bic, iterations=fit.iterations,
         n_obs=problem.n_obs, n_participants=problem.n_participants, method=method,
+        type3=type3_table(fp, fit, cov_beta, df, method) if type3 else None,
     )

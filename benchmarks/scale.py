@@ -105,9 +105,11 @@ def main() -> None:
         print(f"run time 1M / 100k = {timed[1_000_000] / timed[100_000]:.1f}x (ideal 10x)")
     for n, _s, _v, _g, run_s, _c, run_gib in rows:
         if n == TARGET_N:
-            verdict = "met" if run_s <= TARGET_SECONDS and run_gib <= TARGET_GIB else "NOT met"
+            met = run_s <= TARGET_SECONDS and run_gib <= TARGET_GIB
             print(f"target at {TARGET_N:,}: run <= {TARGET_SECONDS:.0f} s and <= {TARGET_GIB:.0f} GiB peak RSS: "
-                  f"{run_s:.1f} s, {run_gib:.2f} GiB -> {verdict}")
+                  f"{run_s:.1f} s, {run_gib:.2f} GiB -> {'met' if met else 'NOT met'}")
+            if not met:
+                sys.exit(1)  # a missed target fails the run, so a script timing it sees it
 
 
 if __name__ == "__main__":

@@ -154,3 +154,9 @@ def test_mmrm_command_writes_the_type3_table(fev, tmp_path):
     assert table["term"].tolist() == list(SAS["test3_2"]["effects"])
     assert run_cli(["mmrm", str(data), "--formula", formula, "--output", str(out),
                     "--type3", str(out)]) == 2
+
+
+def test_intercept_only_model_has_no_terms_to_test(fev):
+    fit = fit_mmrm("FEV1 ~ 1 + us(AVISIT | USUBJID)", fev, type3=True)
+    assert fit.n_obs == fev["FEV1"].notna().sum() == 537
+    assert list(fit.terms) == ["(Intercept)"] and fit.type3.empty

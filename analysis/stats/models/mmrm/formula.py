@@ -175,6 +175,28 @@ def _grid_codes(factors: dict[str, list[str]]) -> np.ndarray:
                     dtype=np.int64).reshape(math.prod(sizes), len(sizes))
 
 
+def _visit_order_factors(time: str, time_column: pd.Series, variables: list[str], column,
+                         visit_order: Sequence[str]) -> set[str]:
+    """With a numeric time (as sp_exp has), the factors of the fixed effects whose labels the
+    visit order lists (it orders them); else the order must list the time's values in
+    increasing order (a numeric time is ordered by value), or it is refused."""
+    order = set(map(str, visit_order))
+    found = {name for name in variables if name != time
+             and not pd.api.types.is_numeric_dtype(column(name))
+             and {str(v) for v in pd.unique(column(name))} <= order}
+    if found:
+        return found
+    time_labels = [f"{v:g}" for v in np.unique(time_column.to_numpy(float))]
+    named = [str(v) for v in visit_order if str(v) in set(time_labels)]
+    if not set(time_labels) <= set(named):
+        raise UsageError(f"the visit order {list(visit_order)} names neither the values of the "
+                         f"numeric time {time!r} nor the levels of a factor of the fixed effects.")
+    if named != time_labels:
+        raise UsageError(f"the numeric time {time!r} is in the order of its values "
+                         f"{time_labels}, not {named}.")
+    return set()
+
+
 def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
                            visit_order: Sequence[str] | None, reference: str | None,
                            emmeans_grid: bool = False) -> FormulaProblem:
@@ -182,8 +204,6 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     variable (the others counted in ``n_dropped``), sorted by subject label then time, the
     fixed-effects design from formulaic, and the missingness patterns. With ``emmeans_grid``
     the reference grid's design rows are materialised with the data when that is safe."""
-    import formulaic
-
     if not isinstance(data, pd.DataFrame):
         raise UsageError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     parsed = _parse_formula(formula)
@@ -211,21 +231,8 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
     time_numeric = pd.api.types.is_numeric_dtype(time_column)
     if spatial and not time_numeric:
         raise UsageError(f"sp_exp needs a numeric time; {parsed.time!r} is not numeric.")
-    # with a numeric time (sp_exp), visit_order orders the factors holding those visit labels
-    visit_factors = ({name for name in variables if name != parsed.time
-                      and not pd.api.types.is_numeric_dtype(column(name))
-                      and {str(v) for v in pd.unique(column(name))} <= set(map(str, visit_order))}
+    visit_factors = (_visit_order_factors(parsed.time, time_column, variables, column, visit_order)
                      if time_numeric and visit_order is not None else set())
-    if time_numeric and visit_order is not None and not visit_factors:
-        time_labels = [f"{v:g}" for v in np.unique(time_column.to_numpy(float))]
-        named = [str(v) for v in visit_order if str(v) in set(time_labels)]
-        if not set(time_labels) <= set(named):
-            raise UsageError(f"the visit order {list(visit_order)} names neither the values of "
-                             f"the numeric time {parsed.time!r} nor the levels of a factor of the "
-                             "fixed effects.")
-        if named != time_labels:
-            raise UsageError(f"the numeric time {parsed.time!r} is in the order of its values "
-                             f"{time_labels}, not {named}.")
     factors: dict[str, list[str]] = {}
     factor_codes: dict[str, np.ndarray] = {}
     numeric: dict[str, float] = {}
@@ -284,35 +291,10 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
 
     design = {name: (pd.Categorical.from_codes(factor_codes[name][order], categories=factors[name])
                      if name in factors else numeric_values[name][order]) for name in variables}
-    grid_codes = None
-    if emmeans_grid and _lookup_only(fixed_formula):
-        # one materialisation for the data and the grid: formulaic's cost is mostly per call
-        grid_codes = _grid_codes(factors)
-        names = list(factors)
-        for name in variables:
-            grid = (grid_codes[:, names.index(name)] if name in factors
-                    else np.full(len(grid_codes), numeric[name]))
-            design[name] = (pd.Categorical.from_codes(np.r_[design[name].codes, grid],
-                                                      categories=factors[name])
-                            if name in factors else np.r_[design[name], grid])
-    frame = pd.DataFrame(design, index=pd.RangeIndex(len(cells) + (
-        0 if grid_codes is None else len(grid_codes))), copy=False)
-    try:
-        with np.errstate(all="ignore"):  # the error below says what went wrong
-            matrix = formulaic.model_matrix(fixed_formula, frame, na_action="raise",
-                                            output="numpy")
-    except (formulaic.errors.FormulaicError, ValueError, TypeError) as error:
-        raise UsageError(f"cannot evaluate the fixed effects {parsed.fixed!r}: {error}") from None
-    names = [_r_name(c) for c in matrix.model_spec.column_names]
-    x_all = np.asarray(matrix, dtype=float)
-    x, grid_matrix = x_all[:len(cells)], None if grid_codes is None else x_all[len(cells):]
+    spec, names, x, grid_codes, grid_matrix = _design_matrix(
+        fixed_formula, parsed.fixed, design, len(cells), factors, numeric,
+        with_grid=emmeans_grid and _lookup_only(fixed_formula))
     y = y[order]
-    r_diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
-    aliased = [t for t, d, norm in zip(names, r_diag, np.linalg.norm(x, axis=0), strict=True)
-               if d <= 1e-9 * max(norm, 1e-300)]
-    if aliased:
-        raise ModelError(f"the design matrix is singular: {aliased} cannot be separated from the "
-                         "other terms (e.g. a level combination without observations).")
     problem = Problem(
         terms=names, visits=visits,
         patterns=missingness_patterns(x, y, subject_codes, codes, len(visits), group_codes),
@@ -321,17 +303,59 @@ def build_formula_problem(formula: str, data: pd.DataFrame, *, reml: bool,
         subject_codes=subject_codes, grid=pd.DataFrame(), n_by_arm_visit={}, arm_labels=("", ""),
         reml=reml, visit_codes=codes, group_codes=group_codes,
     )
-    # per-subject max - min of each column (rows are sorted by subject: reduce over runs)
-    starts = np.flatnonzero(np.r_[True, subject_codes[1:] != subject_codes[:-1]])
-    spread = np.maximum.reduceat(x, starts, axis=0) - np.minimum.reduceat(x, starts, axis=0)
-    between = (spread <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))).all(axis=0)
     covariance = Covariance(parsed.structure, groups=groups,
                             times=tuple(float(t) for t in times) if spatial else None)
     return FormulaProblem(parsed=parsed, problem=problem, covariance=covariance,
-                          model_spec=matrix.model_spec, factors=factors, numeric=numeric,
-                          between=between, n_dropped=n_dropped, reference=reference,
-                          grid_codes=grid_codes,
-                          grid_matrix=grid_matrix)
+                          model_spec=spec, factors=factors, numeric=numeric,
+                          between=_between_columns(x, subject_codes), n_dropped=n_dropped,
+                          reference=reference, grid_codes=grid_codes, grid_matrix=grid_matrix)
+
+
+def _design_matrix(fixed_formula, fixed: str, design: dict[str, object], n: int,
+                   factors: dict[str, list[str]], numeric: dict[str, float], with_grid: bool):
+    """(model spec, R's column names, X, grid codes, grid rows): the fixed-effects design of
+    ``design`` (one entry of n values per variable; none for an intercept-only model), and with ``with_grid`` emmeans' reference grid, from
+    one formulaic materialisation (formulaic's cost is mostly per call). A design that cannot be
+    evaluated, or a singular one, is refused naming the terms."""
+    import formulaic
+
+    grid_codes = None
+    if with_grid:
+        grid_codes = _grid_codes(factors)
+        names = list(factors)
+        for name, values in list(design.items()):
+            grid = (grid_codes[:, names.index(name)] if name in factors
+                    else np.full(len(grid_codes), numeric[name]))
+            design[name] = (pd.Categorical.from_codes(np.r_[values.codes, grid],
+                                                      categories=factors[name])
+                            if name in factors else np.r_[values, grid])
+    rows = n + (0 if grid_codes is None else len(grid_codes))
+    frame = pd.DataFrame(design, index=pd.RangeIndex(rows), copy=False)
+    try:
+        with np.errstate(all="ignore"):  # the error below says what went wrong
+            matrix = formulaic.model_matrix(fixed_formula, frame, na_action="raise",
+                                            output="numpy")
+    except (formulaic.errors.FormulaicError, ValueError, TypeError) as error:
+        raise UsageError(f"cannot evaluate the fixed effects {fixed!r}: {error}") from None
+    names = [_r_name(c) for c in matrix.model_spec.column_names]
+    x_all = np.asarray(matrix, dtype=float)
+    x = x_all[:n]
+    r_diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
+    aliased = [t for t, d, norm in zip(names, r_diag, np.linalg.norm(x, axis=0), strict=True)
+               if d <= 1e-9 * max(norm, 1e-300)]
+    if aliased:
+        raise ModelError(f"the design matrix is singular: {aliased} cannot be separated from the "
+                         "other terms (e.g. a level combination without observations).")
+    return (matrix.model_spec, names, x, grid_codes,
+            None if grid_codes is None else x_all[n:])
+
+
+def _between_columns(x: np.ndarray, subject_codes: np.ndarray) -> np.ndarray:
+    """Per column of X: True when constant within every participant (rows sorted by
+    participant: max - min over each run)."""
+    starts = np.flatnonzero(np.r_[True, subject_codes[1:] != subject_codes[:-1]])
+    spread = np.maximum.reduceat(x, starts, axis=0) - np.minimum.reduceat(x, starts, axis=0)
+    return (spread <= 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))).all(axis=0)
 
 
 def parse_specs(specs: str, factors: dict[str, list[str]]) -> tuple[list[str], list[str]]:

@@ -64,9 +64,11 @@ def mmrm_command(
 
 
 def _read_data(path: Path):
-    """The data as a frame: a CSV's columns as numbers when every present cell is one, else
-    text (``NA``, ``.`` and empty cells missing; rows numbered as in the file; any suffix not named below is read so); a binary file's columns as stored, SPSS and Stata codes
-    replaced by their value labels (a labelled arm is a factor, not a number)."""
+    """The data as a frame. Text cells (a CSV's, or Excel's objects) become numbers when every
+    present cell of the column is one (``NA``, ``.`` and empty cells are missing), else stay
+    text; SPSS and Stata codes with value labels become their labels (a labelled arm is a
+    factor, not a number); other binary columns stay as stored. A CSV's rows are numbered as in
+    the file. A suffix that names no format is read as CSV."""
     import pandas as pd
 
     from analysis.plan.sources import DataFile
@@ -77,22 +79,19 @@ def _read_data(path: Path):
     spec = DataFile(path=str(path))
     try:
         fmt = spec.resolved_format()
-    except ValueError:  # another suffix: read as CSV text, as a .csv is
+    except ValueError:
         fmt = "csv"
+    labels: dict[str, dict[str, str]] = {}
     if fmt == "csv":
         frame = read_csv_text(path, "data")
-        frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")  # as numbered in the file
-        for column in frame.columns:  # numbers stay numbers, labels stay text
-            converted = _numeric(frame[column])
-            if converted is not None:
-                frame[column] = converted
-        return frame
-    table = read_file(spec, Path.cwd(), "data")
-    frame = table.frame.reset_index(drop=True)
+        frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
+    else:
+        table = read_file(spec, Path.cwd(), "data")
+        frame, labels = table.frame.reset_index(drop=True), table.value_labels
     for column in frame.columns:
-        if table.value_labels.get(column):
-            frame[column] = coded_column(frame[column], table.value_labels[column])
-        elif frame[column].dtype == object:  # Excel cells come as Python objects
+        if labels.get(column):
+            frame[column] = coded_column(frame[column], labels[column])
+        elif fmt == "csv" or frame[column].dtype == object:
             converted = _numeric(frame[column])
             if converted is not None:
                 frame[column] = converted

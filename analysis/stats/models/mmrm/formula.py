@@ -106,23 +106,26 @@ def _fixed_formula(text: str):
         raise UsageError(f"cannot read the fixed effects {text!r}: {error}") from None
 
 
+def factor_variables(factor, columns) -> set[str]:
+    """The columns among ``columns`` a formulaic factor reads: the column itself, or the names
+    in its Python expression (``center(x)``, ``np.log(x)`` -> x)."""
+    if factor.expr in columns:
+        return {factor.expr}
+    try:
+        tree = ast.parse(factor.expr, mode="eval")
+    except SyntaxError:  # formulaic's own quoting; formulaic reports it when evaluating
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in columns}
+
+
 def _required_variables(formula, columns: pd.Index) -> list[str]:
     """The data columns the fixed effects use: formulaic's ``required_variables`` plus the
     columns named inside a transform, which formulaic 1.2 leaves out for stateful ones such as
     ``center(x)`` (fixed upstream by formulaic pull request 268)."""
-    from formulaic.parser.types import Factor
-
     names = {str(name) for name in formula.required_variables}
     for term in formula:
         for factor in term.factors:
-            if factor.eval_method != Factor.EvalMethod.PYTHON:
-                continue
-            try:
-                tree = ast.parse(factor.expr, mode="eval")
-            except SyntaxError:  # formulaic's own quoting; formulaic reports it when evaluating
-                continue
-            names |= {node.id for node in ast.walk(tree)
-                      if isinstance(node, ast.Name) and node.id in columns}
+            names |= factor_variables(factor, columns)
     return sorted(names)
 
 

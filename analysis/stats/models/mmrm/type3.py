@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import ast
 import functools
 import itertools
 
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from analysis.stats.models.mmrm.formula import FormulaProblem
+from analysis.stats.models.mmrm.formula import FormulaProblem, factor_variables
 
 TYPE3_COLUMNS = ["term", "num_df", "den_df", "statistic", "p_value", "method"]
 
@@ -113,22 +112,12 @@ def _transformed_variables(spec, numeric: set[str]) -> set[str]:
     for term in spec.terms:
         for factor in term.factors:
             if factor.eval_method == Factor.EvalMethod.PYTHON:
-                found |= _factor_variables(factor, sorted(numeric))
+                found |= factor_variables(factor, numeric)
     return found
 
 
 def _term_variables(term, variables: list[str]) -> set[str]:
-    return set().union(*(_factor_variables(factor, variables) for factor in term.factors))
-
-
-def _factor_variables(factor, variables: list[str]) -> set[str]:
-    if factor.expr in variables:
-        return {factor.expr}
-    try:
-        tree = ast.parse(factor.expr, mode="eval")
-    except SyntaxError:  # formulaic's own quoting
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in variables}
+    return set().union(*(factor_variables(factor, variables) for factor in term.factors))
 
 
 def _r_term(term) -> str:
